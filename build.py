@@ -7,6 +7,12 @@ Environments are virtualenvs under the repo root, rebuilt when their
 requirements file changes:
 
     .venv          engine + real bpy 4.5 LTS + pytest (the full suite runs here)
+    .venv-bpy42    real bpy 4.2 LTS + numpy + pytest, no engine (Blender tests only)
+    .venv-bpy50    real bpy 5.0 + numpy + pytest, no engine (Blender tests only)
+
+After the full suite, `test` runs the Blender-facing test files (those with a
+module-level `pytestmark = pytest.mark.blender`) with `-m blender` under the
+other Blender versions.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +30,12 @@ REQUIREMENTS = ROOT / "requirements"
 
 ENVIRONMENTS = {
     ".venv": REQUIREMENTS / "dev.txt",
+    ".venv-bpy42": REQUIREMENTS / "bpy42.txt",
+    ".venv-bpy50": REQUIREMENTS / "bpy50.txt",
 }
+# Environments that only run the Blender-facing tests (they have no torch or librosa).
+BLENDER_ONLY_ENVIRONMENTS = [".venv-bpy42", ".venv-bpy50"]
+_BLENDER_MARK = re.compile(r"^pytestmark\s*=.*\bpytest\.mark\.blender\b", re.MULTILINE)
 
 
 def _python(env: str) -> Path:
@@ -63,11 +75,28 @@ def setup() -> None:
         ensure_env(env, requirements)
 
 
+def blender_test_files() -> list[str]:
+    """Test files marked `pytestmark = pytest.mark.blender` at module level.
+
+    Found by reading the source, not by collecting: the other test files import
+    the engine (torch), which the Blender-only environments do not have.
+    """
+    return [str(path.relative_to(ROOT)) for path in sorted((ROOT / "tests").glob("test_*.py"))
+            if _BLENDER_MARK.search(path.read_text(encoding="utf-8"))]
+
+
 def test(pytest_args: list[str]) -> int:
     setup()
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     cmd = [str(_python(".venv")), "-m", "pytest", "tests", "-q", *pytest_args]
-    return subprocess.run(cmd, cwd=ROOT, env=env).returncode
+    returncode = subprocess.run(cmd, cwd=ROOT, env=env).returncode
+    # Blender tests on other versions: the same files under bpy 4.2 LTS and 5.0.
+    files = blender_test_files()
+    for venv in BLENDER_ONLY_ENVIRONMENTS if files else []:
+        print(f"[build] blender tests under {venv}", flush=True)
+        cmd = [str(_python(venv)), "-m", "pytest", *files, "-q", "-m", "blender", *pytest_args]
+        returncode = subprocess.run(cmd, cwd=ROOT, env=env).returncode or returncode
+    return returncode
 
 
 def main() -> int:

@@ -1,0 +1,196 @@
+"""Put motion from any BVH skeleton onto the canonical SMPL-24 skeleton.
+
+Each SMPL joint is tied to a source *anchor*: a source joint, or the End Site
+of one (``"lFoot:end"``). For every SMPL joint with a child, the world
+rotation is the source joint's world rotation times a rest alignment (the
+smallest rotation taking the SMPL rest bone onto the source rest bone: this
+is the T-pose/A-pose correction), then swung so the bone points exactly
+where the source bone points in that frame. The result has SMPL's constant
+bone lengths and the source's twist. The root is scaled by the ratio of leg
+lengths, then the motion is put on the floor and turned to face -Y.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine import rotations as R
+from engine import skeleton as S
+from engine.bvh import BvhMotion, read_bvh
+from engine.errors import ChoreoError
+from engine.motion import Motion
+from engine.normalize import normalize_floor_and_facing
+
+# The SMPL joint whose direction defines each joint's bone (leaves have none).
+MAIN_CHILD = {
+    "pelvis": "spine1", "spine1": "spine2", "spine2": "spine3", "spine3": "neck", "neck": "head",
+    "L_hip": "L_knee", "L_knee": "L_ankle", "L_ankle": "L_foot",
+    "R_hip": "R_knee", "R_knee": "R_ankle", "R_ankle": "R_foot",
+    "L_collar": "L_shoulder", "L_shoulder": "L_elbow", "L_elbow": "L_wrist", "L_wrist": "L_hand",
+    "R_collar": "R_shoulder", "R_shoulder": "R_elbow", "R_elbow": "R_wrist", "R_wrist": "R_hand",
+}
+REQUIRED = ("pelvis", "L_hip", "R_hip", "L_knee", "R_knee", "L_ankle", "R_ankle", "spine3", "head",
+            "L_shoulder", "R_shoulder", "L_elbow", "R_elbow", "L_wrist", "R_wrist")
+
+
+def _sided(table: dict[str, str]) -> dict[str, str]:
+    """Expand ``{"L_x": "l{...}"}``-style entries written once for both sides."""
+    out = {}
+    for smpl, src in table.items():
+        if smpl.startswith("*_"):
+            for side, lower, upper in (("L", "l", "L"), ("R", "r", "R")):
+                out[f"{side}_{smpl[2:]}"] = src.format(s=lower, S=upper)
+        else:
+            out[smpl] = src
+    return out
+
+
+# Anchors per known source skeleton. Unlisted SMPL joints follow their parent.
+SOURCE_MAPS = {
+    "cmu_daz": _sided({  # CMU salsa (subjects 60/61), Daz-style names
+        "pelvis": "hip", "spine1": "abdomen", "spine3": "chest", "neck": "neck", "head": "head",
+        "*_hip": "{s}Thigh", "*_knee": "{s}Shin", "*_ankle": "{s}Foot", "*_foot": "{s}Foot:end",
+        "*_collar": "{s}Collar", "*_shoulder": "{s}Shldr", "*_elbow": "{s}ForeArm",
+        "*_wrist": "{s}Hand", "*_hand": "{s}Mid1",
+    }),
+    "cmu_asf": _sided({  # CMU's own ASF skeleton (subject 131)
+        "pelvis": "root", "spine1": "lowerback", "spine2": "upperback", "spine3": "thorax",
+        "neck": "lowerneck", "head": "head",
+        "*_hip": "{s}femur", "*_knee": "{s}tibia", "*_ankle": "{s}foot", "*_foot": "{s}toes",
+        "*_collar": "{s}clavicle", "*_shoulder": "{s}humerus", "*_elbow": "{s}radius",
+        "*_wrist": "{s}wrist", "*_hand": "{s}hand",
+    }),
+    "cc_base": _sided({  # iClone Motion Dummy (CMU subject 05 retarget)
+        "pelvis": "CC_Base_Hip", "spine1": "CC_Base_Waist", "spine2": "CC_Base_Spine01",
+        "spine3": "CC_Base_Spine02", "neck": "CC_Base_NeckTwist01", "head": "CC_Base_Head",
+        "*_hip": "CC_Base_{S}_Thigh", "*_knee": "CC_Base_{S}_Calf", "*_ankle": "CC_Base_{S}_Foot",
+        "*_foot": "CC_Base_{S}_ToeBase", "*_collar": "CC_Base_{S}_Clavicle",
+        "*_shoulder": "CC_Base_{S}_Upperarm", "*_elbow": "CC_Base_{S}_Forearm",
+        "*_wrist": "CC_Base_{S}_Hand", "*_hand": "CC_Base_{S}_Mid1",
+    }),
+    "smpl22": _sided({  # the shared SMPL-22 rest skeleton's names
+        "pelvis": "root", "spine1": "lowerback", "spine2": "upperback", "spine3": "chest",
+        "neck": "lowerneck", "head": "upperneck",
+        "*_hip": "{s}hip", "*_knee": "{s}knee", "*_ankle": "{s}ankle", "*_foot": "{s}toe",
+        "*_collar": "{s}clavicle", "*_shoulder": "{s}shoulder", "*_elbow": "{s}elbow",
+        "*_wrist": "{s}wrist",
+    }),
+}
+
+
+def choose_source_map(names: list[str]) -> tuple[str, dict[str, str]]:
+    """The known source map that covers the most required joints of ``names``."""
+    present = set(names)
+
+    def covered(table):
+        return [j for j in REQUIRED if table.get(j, "").split(":")[0] in present]
+
+    best = max(SOURCE_MAPS, key=lambda k: len(covered(SOURCE_MAPS[k])))
+    missing = [j for j in REQUIRED if j not in covered(SOURCE_MAPS[best])]
+    if missing:
+        raise ChoreoError(
+            "cannot map this skeleton onto SMPL-24: no joint found for "
+            + ", ".join(missing)
+            + f" (closest known skeleton: {best}; joints in the file: {', '.join(names[:12])}...)"
+        )
+    return best, {j: a for j, a in SOURCE_MAPS[best].items() if a.split(":")[0] in present}
+
+
+def _world(parents, local, rot) -> tuple[np.ndarray, np.ndarray]:
+    """(T,J,3) world positions and (T,J,3,3) world rotations from local
+    translations (T,J,3) and local rotations (T,J,3,3)."""
+    world_rot = np.empty_like(rot)
+    pos = np.empty(local.shape)
+    for j, p in enumerate(parents):
+        if p < 0:
+            world_rot[:, j], pos[:, j] = rot[:, j], local[:, j]
+        else:
+            world_rot[:, j] = world_rot[:, p] @ rot[:, j]
+            pos[:, j] = pos[:, p] + np.einsum("tab,tb->ta", world_rot[:, p], local[:, j])
+    return pos, world_rot
+
+
+def _anchor_tracks(bvh, mapping, pos, world_rot):
+    """World positions (T,3) and owning joint index of each SMPL joint's anchor.
+
+    ``pos`` and ``world_rot`` are already Z-up; End Site offsets are converted here.
+    """
+    index = {n: i for i, n in enumerate(bvh.names)}
+    tracks, owners = {}, {}
+    for smpl, anchor in mapping.items():
+        name, _, end = anchor.partition(":")
+        j = index[name]
+        owners[smpl] = j
+        if end and j in bvh.end_sites:
+            tracks[smpl] = pos[:, j] + world_rot[:, j] @ (S.Y_UP_TO_Z_UP @ bvh.end_sites[j])
+        else:
+            tracks[smpl] = pos[:, j]
+    return tracks, owners
+
+
+def _mapped_child(joint: str, rest_tracks) -> str | None:
+    """The nearest descendant along MAIN_CHILD whose anchor is mapped and not
+    at the same rest position as ``joint``'s (CMU's lowerback sits on its root)."""
+    child = MAIN_CHILD.get(joint)
+    while child is not None and (
+        child not in rest_tracks
+        or np.linalg.norm(rest_tracks[child][0] - rest_tracks[joint][0]) < 1e-4
+    ):
+        child = MAIN_CHILD.get(child)
+    return child
+
+
+def retarget_to_smpl(bvh: BvhMotion, mapping: dict[str, str]) -> Motion:
+    """Source BVH clip to an SMPL-24 Motion (before floor/facing normalisation)."""
+    c = S.Y_UP_TO_Z_UP
+    pos, world_rot = _world(bvh.parents, bvh.offsets[None] + bvh.positions_channels,
+                            bvh.local_rotations)
+    tracks, owners = _anchor_tracks(bvh, mapping, pos @ c.T, c @ world_rot @ c.T)
+    world_rot = c @ world_rot @ c.T
+    identity = np.broadcast_to(np.eye(3), (1, len(bvh.names), 3, 3))
+    rest_pos, rest_rot = _world(bvh.parents, bvh.offsets[None], identity)
+    rest_tracks, _ = _anchor_tracks(bvh, mapping, rest_pos @ c.T, c @ rest_rot @ c.T)
+    smpl_rest = S.rest_positions()
+
+    frames = bvh.n_frames
+    glob = np.empty((frames, S.NUM_JOINTS, 3, 3))
+    for j, name in enumerate(S.SMPL_NAMES):
+        parent = S.SMPL_PARENTS[j]
+        if name not in mapping:
+            glob[:, j] = glob[:, parent] if parent >= 0 else np.eye(3)
+            continue
+        source_rot = world_rot[:, owners[name]]
+        child = _mapped_child(name, rest_tracks)
+        if child is None:  # leaf: take the source orientation as it is
+            glob[:, j] = source_rot
+            continue
+        cj = S.JOINT[child]
+        u = smpl_rest[cj] - smpl_rest[j]
+        align = R.rotation_between(u, rest_tracks[child][0] - rest_tracks[name][0])
+        guess = source_rot @ align
+        target = tracks[child] - tracks[name]
+        swing = R.rotation_between(guess @ u, target)
+        glob[:, j] = swing @ guess
+
+    local = np.empty_like(glob)
+    local[:, 0] = glob[:, 0]
+    local[:, 1:] = np.swapaxes(glob[:, S.SMPL_PARENTS[1:]], -1, -2) @ glob[:, 1:]
+
+    leg = np.mean([
+        np.linalg.norm(rest_tracks[f"{s}_knee"][0] - rest_tracks[f"{s}_hip"][0])
+        + np.linalg.norm(rest_tracks[f"{s}_ankle"][0] - rest_tracks[f"{s}_knee"][0])
+        for s in "LR"
+    ])
+    root = tracks["pelvis"] * (S.LEG_LENGTH / leg)
+    return Motion.from_matrices(local, root, bvh.fps, name=Path(bvh.source).name)
+
+
+def bvh_to_motion(path, fps: float | None = None) -> Motion:
+    """Load a BVH file of a known skeleton as a normalised SMPL-24 Motion."""
+    bvh = read_bvh(path, fps=fps)
+    _, mapping = choose_source_map(bvh.names)
+    motion = retarget_to_smpl(bvh, mapping)
+    motion.name = Path(path).name.split(".")[0]
+    return normalize_floor_and_facing(motion)
