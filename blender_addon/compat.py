@@ -8,8 +8,9 @@ rename still works.
 
 Differences handled:
 
-* Sound strips: ``SequenceEditor.strips_all`` exists from 4.4;
-  ``sequences_all`` before 4.4 (and is gone in 5.0).
+* Sequencer strips: ``SequenceEditor.strips_all``/``strips`` exist from 4.4;
+  ``sequences_all``/``sequences`` before 4.4 (both gone in 5.0). The bpy 4.2
+  wheel has no audaspace, so it cannot make sound strips (real Blender can).
 * Action F-Curves:
     - 4.2/4.3: a flat list, ``action.fcurves.new(data_path, index=,
       action_group=)``; ``action.id_root`` says which ID type it animates.
@@ -41,7 +42,14 @@ LEGACY_ACTION_FCURVES = "fcurves" in bpy.types.Action.bl_rna.properties
 
 
 def scene_fps(scene: bpy.types.Scene) -> float:
-    """The scene's exact frame rate: ``fps / fps_base`` (23.976 is 24 / 1.001)."""
+    """The scene's frame rate exactly as Blender computes it: ``fps / fps_base``.
+
+    23.976 is stored as fps=24, fps_base=1.001; fps_base is a float32, so this is
+    24 / 1.00100004673 = 23.9760229 rather than 24 / 1.001 = 23.9760240. It is
+    deliberately not snapped to 24/1.001: Blender maps sound time to frames with
+    this same value, so keys computed with it stay in sync with the audio (the
+    difference is 2e-4 frames over three minutes either way).
+    """
     return scene.render.fps / scene.render.fps_base
 
 
@@ -56,6 +64,15 @@ def all_strips(scene: bpy.types.Scene) -> Iterator[bpy.types.bpy_struct]:
     if strips is None:
         strips = editor.sequences_all  # 4.2/4.3
     return iter(strips)
+
+
+def editor_strips(editor: bpy.types.SequenceEditor):
+    """The editor's top-level strip collection (the one with ``new_sound``):
+    ``strips`` from 4.4, ``sequences`` before. (Test for the attribute, not the
+    collection's truth: an empty collection is falsy.)"""
+    if hasattr(editor, "strips"):
+        return editor.strips
+    return editor.sequences
 
 
 def sound_strips(scene: bpy.types.Scene) -> list:

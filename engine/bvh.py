@@ -189,7 +189,7 @@ def _split_sections(raw: bytes) -> tuple[str, int, str, bytes, int]:
     The motion text starts with the rest of the Frame Time line, so its
     k-th line is line ``time_line + k`` of the file.
     """
-    if not raw.lstrip().upper().startswith(b"HIERARCHY"):
+    if raw[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")[:9].upper() != b"HIERARCHY":  # a UTF-8 BOM is fine
         raise _ParseError("it does not start with HIERARCHY")
     match = _MOTION_RE.search(raw)
     if match is None:
@@ -204,7 +204,7 @@ def _split_sections(raw: bytes) -> tuple[str, int, str, bytes, int]:
     if frames <= 0:
         raise _ParseError(f"it has no motion frames (Frames: {frames})", line + 1)
     time_line = raw.count(b"\n", 0, match.end()) + 1
-    header = raw[: match.start()].decode("utf-8", errors="replace")
+    header = raw[: match.start()].decode("utf-8-sig", errors="replace")
     return header, frames, frame_time, raw[match.end():], time_line
 
 
@@ -238,11 +238,10 @@ class _HierarchyParser:
         self.pos += 1
         return token
 
-    def _expect(self, keyword: str) -> int:
+    def _expect(self, keyword: str) -> None:
         word, line = self._next(f"'{keyword}'")
         if word.upper() != keyword.upper():
             raise _ParseError(f"expected '{keyword}' but found '{word}'", line)
-        return line
 
     def _floats(self, count: int, what: str) -> list[float]:
         values = []
@@ -259,7 +258,7 @@ class _HierarchyParser:
         _, line = self.tokens[self.pos - 1]
         words = []
         while self.pos < len(self.tokens) and self.tokens[self.pos][1] == line:
-            if self.tokens[self.pos][0] in "{}":
+            if self.tokens[self.pos][0] in ("{", "}"):
                 break
             words.append(self.tokens[self.pos][0])
             self.pos += 1
@@ -309,7 +308,7 @@ class _HierarchyParser:
         return tuple(names)
 
     def _end_site(self, joint: int) -> None:
-        while self.pos < len(self.tokens) and self.tokens[self.pos][0] not in "{}":
+        while self.pos < len(self.tokens) and self.tokens[self.pos][0] not in ("{", "}"):
             self.pos += 1  # "Site", sometimes followed by a name
         self._expect("{")
         self._expect("OFFSET")
@@ -382,7 +381,7 @@ def _channel_columns(channels: list[tuple[str, ...]], kind: str):
 
 
 def _rotations(data: np.ndarray, channels: list[tuple[str, ...]]) -> np.ndarray:
-    """(T, J, 3, 3) local rotations; one scipy call per distinct Euler order."""
+    """(T, J, 3, 3) local rotations; one euler_to_matrix call per distinct Euler order."""
     frames = data.shape[0]
     out = np.broadcast_to(np.eye(3), (frames, len(channels), 3, 3)).copy()
     groups: dict[str, tuple[list[int], list[list[int]]]] = {}
@@ -425,7 +424,7 @@ def _translations(data: np.ndarray, channels: list[tuple[str, ...]]) -> np.ndarr
 
 
 def guess_unit(parents: np.ndarray, offsets: np.ndarray, end_sites: dict[int, np.ndarray]) -> str:
-    """ "m" or "cm" from the figure's size: its two longest chains out of the root.
+    """Guess "m" or "cm" from the figure's size: its two longest chains out of the root.
 
     The chains (leg and spine-to-head, typically) are summed bone lengths, so
     this works whatever the rest pose. A figure over 10 units is taken as cm.

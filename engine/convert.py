@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from engine import rotations as R
 from engine import skeleton as S
@@ -187,10 +188,37 @@ def retarget_to_smpl(bvh: BvhMotion, mapping: dict[str, str]) -> Motion:
     return Motion.from_matrices(local, root, bvh.fps, name=Path(bvh.source).name)
 
 
+def level_feet(motion: Motion) -> Motion:
+    """Undo a constant foot pitch left by the source's foot-bone convention.
+
+    Source feet end at the toe tip or at the ball, at various heights, so the
+    SMPL foot bone can come out pitched. Per foot, the constant pitch about
+    the ankle's left-right axis that makes the foot flat (toe below ankle by
+    the rest-pose drop) in the median planted frame (both joints low and
+    slow) is found on a 1° grid and applied to the ankle's local rotation.
+    """
+    pos = motion.positions
+    rest = S.rest_positions()
+    local = motion.matrices
+    _, glob = S.forward_kinematics(torch.from_numpy(local), torch.from_numpy(motion.root_translation))
+    glob = glob.numpy()
+    pitch = R.axis_angle_to_matrix(np.outer(np.radians(np.arange(-40, 41)), [1.0, 0.0, 0.0]))
+    for ankle, toe in ((S.JOINT["L_ankle"], S.JOINT["L_foot"]), (S.JOINT["R_ankle"], S.JOINT["R_foot"])):
+        speed = np.linalg.norm(np.diff(pos[:, [ankle, toe], :2], axis=0), axis=-1).max(-1) * motion.fps
+        low = pos[1:, ankle, 2] < np.percentile(pos[:, ankle, 2], 40)
+        planted = np.flatnonzero((speed < 0.15) & low)
+        if len(planted) < 10:
+            continue
+        drop = np.einsum("tk,akl,l->ta", glob[planted, ankle][:, 2], pitch, S.REST_OFFSETS[toe])
+        error = np.abs(np.median(drop, axis=0) - (rest[toe, 2] - rest[ankle, 2]))
+        local[:, ankle] = local[:, ankle] @ pitch[int(np.argmin(error))]
+    return Motion.from_matrices(local, motion.root_translation, motion.fps, name=motion.name)
+
+
 def bvh_to_motion(path, fps: float | None = None) -> Motion:
     """Load a BVH file of a known skeleton as a normalised SMPL-24 Motion."""
     bvh = read_bvh(path, fps=fps)
     _, mapping = choose_source_map(bvh.names)
-    motion = retarget_to_smpl(bvh, mapping)
+    motion = level_feet(retarget_to_smpl(bvh, mapping))
     motion.name = Path(path).name.split(".")[0]
     return normalize_floor_and_facing(motion)

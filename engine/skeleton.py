@@ -53,7 +53,7 @@ _SMPL22_OFFSETS_YUP = np.array([
     [-0.269108, 0.006794, -0.006027],  # R_wrist
 ])
 HAND_LENGTH = 0.08
-TOE_HEIGHT = 0.02  # rest height of the toe joints above the floor
+TOE_HEIGHT = 0.015  # rest height of the toe joints (ankles then sit 7.6 cm up, inside the 8 cm contact rule)
 
 LEFT = np.array([1, 4, 7, 10, 13, 16, 18, 20, 22])
 RIGHT = np.array([2, 5, 8, 11, 14, 17, 19, 21, 23])
@@ -88,7 +88,7 @@ REST_OFFSETS = _build_offsets()
 
 
 def rest_positions() -> np.ndarray:
-    """(24, 3) world joint positions of the rest T-pose, toes 2 cm above z = 0."""
+    """(24, 3) world joint positions of the rest T-pose, toes TOE_HEIGHT above z = 0."""
     pos = np.zeros((NUM_JOINTS, 3))
     for j in range(NUM_JOINTS):
         parent = SMPL_PARENTS[j]

@@ -269,3 +269,20 @@ def test_write_rejects_mismatched_arrays(tmp_path):
     with pytest.raises(ChoreoError, match="local_rotations"):
         write_bvh(tmp_path / "x.bvh", ["a", "b"], [-1, 0], np.zeros((2, 3)), np.zeros((5, 3, 3, 3)),
                   np.zeros((5, 3)), 30.0)
+
+
+def test_blender_importer_agrees_with_forward_kinematics(mocap, tmp_path):
+    """Blender's own BVH importer puts every written joint where forward_kinematics does."""
+    bpy = pytest.importorskip("bpy")
+    m = _load(mocap / "cmu_modern_05" / "005_06.bvh.gz")  # root OFFSET 105 cm: the tricky case
+    path = tmp_path / "for_blender.bvh"
+    write_bvh(path, m.names, m.parents, m.offsets, m.local_rotations[:10], m.root_translation[:10], m.fps,
+              end_sites=m.end_sites)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.import_anim.bvh(filepath=str(path))  # default axes: file Y-up becomes Blender Z-up
+    armature = bpy.context.object
+    expected = forward_kinematics(m)[:10] @ np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]])  # (x, y, z) -> (x, -z, y)
+    for frame in (0, 9):
+        bpy.context.scene.frame_set(frame + 1)
+        heads = [armature.matrix_world @ armature.pose.bones[name].head for name in m.names]
+        assert np.allclose(np.array(heads), expected[frame], atol=1e-5 * np.abs(expected).max())

@@ -1,0 +1,37 @@
+"""``python -m engine train --data DIR --out MODEL.safetensors``: train the dance GAN."""
+
+from __future__ import annotations
+
+HELP = "train the dance GAN on a folder of BVH files or AIST++ pkls"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--data", required=True, help="folder of .bvh/.bvh.gz/AIST++ .pkl files")
+    parser.add_argument("--out", required=True, help="model file to write (.safetensors)")
+    parser.add_argument("--styles", help="JSON {style: [glob, ...]} (default: DATA/styles.json, "
+                                         "else each file's folder name)")
+    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--minutes", type=float, help="stop after this much wall-clock time")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT.ckpt if present")
+    parser.add_argument("--no-sync", action="store_true", help="ablation: no music-sync loss")
+    parser.add_argument("--no-attention", action="store_true", help="ablation: no self-attention")
+    parser.add_argument("--no-structure", action="store_true", help="ablation: no structure constraints")
+
+
+def run(args) -> int:
+    import torch
+
+    from engine.generate import pick_device
+    from engine.train import TrainConfig, train
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    cfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, minutes=args.minutes,
+                      sync=not args.no_sync, attention=not args.no_attention,
+                      structure=not args.no_structure)
+    step = train(args.data, args.out, cfg, styles_file=args.styles, device=pick_device(args.device),
+                 resume=args.resume)
+    print(f"wrote {args.out} after {step} steps")
+    return 0

@@ -1,0 +1,99 @@
+"""Generating a dance for a song (``python -m engine generate``).
+
+The music's rhythm (beat phase, beat pulse, energy, tempo) conditions the
+generator in one fully convolutional pass, so any length costs linear time
+and has no window seams. The music's arousal and the ``energy`` knob scale
+movement amplitude around the style's composed pose, and the dance eases
+in from and out to that pose over half a second at each end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from engine import rotations as R
+from engine.checkpoint import load_model
+from engine.errors import ChoreoError
+from engine.features import features_to_motion
+from engine.motion import Motion
+from engine.normalize import floor_offset
+from engine.rhythm import conditioning
+
+FPS = 30.0
+EASE_SECONDS = 0.5
+
+
+def pick_device(device: str = "auto") -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ChoreoError("--device cuda was asked for but no CUDA device is available")
+    if device not in ("cpu", "cuda"):
+        raise ChoreoError(f"unknown device {device!r}: use auto, cpu or cuda")
+    return device
+
+
+def amplitude_curve(music, energy: float) -> np.ndarray:
+    """Per-frame movement amplitude from the music's arousal and the user's knob."""
+    arousal = np.asarray(music.arousal, dtype=np.float64)  # in [0, 1]
+    return np.clip((0.75 + 0.5 * arousal) * energy, 0.3, 1.5)
+
+
+def _blend_towards(motion: Motion, pose: np.ndarray, weight: np.ndarray) -> Motion:
+    """Per frame, slerp local rotations (not the root) from ``pose`` (24,4) to
+    the motion by ``weight`` (0: the pose, 1: the motion, >1 exaggerates)."""
+    rot = R.quat_slerp(np.broadcast_to(pose, motion.rotations.shape), motion.rotations,
+                       np.broadcast_to(weight[:, None], motion.rotations.shape[:2]))
+    rot[:, 0] = motion.rotations[:, 0]  # keep the pelvis' facing and tilt
+    return Motion(rot, motion.root_translation, motion.fps, motion.contacts, motion.name)
+
+
+def generate_from_conditioning(cond: np.ndarray, style: str, seed: int, model, amplitude=None,
+                               device: str = "cpu") -> Motion:
+    """Run the generator on per-frame conditioning (T, C) and decode a Motion."""
+    generator, stats, styles, _ = model
+    if style not in styles:
+        raise ChoreoError(f"unknown style {style!r}; available styles: {', '.join(styles)}")
+    if len(cond) < 1:
+        raise ChoreoError("the time range is empty: nothing to generate")
+    sid = styles.index(style)
+    rng = torch.Generator().manual_seed(int(seed))
+    noise = torch.randn(1, generator.noise_length(len(cond)), generator.cfg.noise_dims, generator=rng)
+    with torch.no_grad():
+        out = generator(torch.as_tensor(cond, dtype=torch.float32, device=device)[None],
+                        noise.to(device), torch.tensor([sid], device=device))
+        feats = (out[0] * stats["std"] + stats["mean"]).double().cpu().numpy()
+    if not np.isfinite(feats).all():
+        raise ChoreoError("the generator produced NaN values (NaN guard); try another seed or model")
+    motion = features_to_motion(feats, FPS, name=f"{style}_seed{seed}")
+    composed = features_to_motion(stats["style_mean"][sid].double().cpu().numpy()[None], FPS).rotations[0]
+    weight = np.ones(motion.frames) if amplitude is None else np.asarray(amplitude, float)[: motion.frames]
+    ease = min(int(EASE_SECONDS * FPS), motion.frames // 2)
+    if ease > 0:
+        ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, ease))
+        weight[:ease] *= ramp
+        weight[-ease:] *= ramp[::-1]
+    motion = _blend_towards(motion, composed, weight)
+    motion.root_translation[:, 2] -= floor_offset(motion.positions)
+    motion._positions = None
+    return motion
+
+
+def generate_dance(audio_path, style: str = "salsa_lead", seed: int = 0, start=None, end=None,
+                   energy: float = 1.0, device: str = "auto", model_path=None, progress=None) -> Motion:
+    """Analyse the music and generate a dance for it (frame 0 = time ``start``)."""
+    from engine.audio import analyze
+
+    report = progress or (lambda fraction, message: None)
+    if not energy > 0:
+        raise ChoreoError(f"energy must be positive, got {energy}")
+    device = pick_device(device)
+    report(0.05, "analysing the music")
+    music = analyze(audio_path, fps=FPS, start=start, end=end)
+    report(0.5, "generating")
+    model = load_model(model_path, device)
+    motion = generate_from_conditioning(conditioning(music), style, seed, model,
+                                        amplitude_curve(music, energy), device)
+    report(1.0, "done")
+    return motion

@@ -1,0 +1,87 @@
+"""GAN, music-synchronisation and dance-structure losses (all differentiable).
+
+Positions come from forward kinematics on the predicted rotations, so bone
+lengths are constant by construction; the losses shape how the joints move.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from engine.features import CONTACT_SLICE
+from engine.skeleton import CONTACT_JOINTS
+
+EPS = 1e-6
+
+
+def d_hinge(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+
+
+def g_hinge(fake_scores: torch.Tensor) -> torch.Tensor:
+    return -fake_scores.mean()
+
+
+def feature_matching(real_hidden: torch.Tensor, fake_hidden: torch.Tensor) -> torch.Tensor:
+    """Match the discriminator's mean hidden activations over time and batch."""
+    return F.l1_loss(fake_hidden.mean((0, 2)), real_hidden.detach().mean((0, 2)))
+
+
+def joint_speed(pos: torch.Tensor) -> torch.Tensor:
+    """(B,T,24,3) -> (B,T) mean joint speed per frame (metres per frame)."""
+    v = (pos[:, 1:] - pos[:, :-1]).norm(dim=-1).mean(-1)
+    return torch.cat([v[:, :1], v], 1)
+
+
+def _pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    a = a - a.mean(1, keepdim=True)
+    b = b - b.mean(1, keepdim=True)
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + EPS)
+
+
+def sync_loss(pos: torch.Tensor, beat_phase: torch.Tensor) -> torch.Tensor:
+    """Beat alignment: joint speed should dip on beats (phase 0) and peak
+    between them. 1 - correlation of the speed curve with the beat valley
+    -cos(2 pi phase), averaged over the batch."""
+    speed = joint_speed(pos)
+    valley = -torch.cos(2 * torch.pi * beat_phase)
+    return (1 - _pearson(speed, valley)).mean()
+
+
+def energy_loss(pos: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+    """Structural integrity: motion energy should follow the conditioning energy."""
+    speed = F.avg_pool1d(joint_speed(pos)[:, None], 15, 1, 7, count_include_pad=False)[:, 0]
+    return (1 - _pearson(speed, energy)).mean()
+
+
+def smoothness_loss(pos_fake: torch.Tensor, pos_real: torch.Tensor) -> torch.Tensor:
+    """Velocity/acceleration continuity: jerk above the real window's level is penalised."""
+    def jerk(p):
+        return (p[:, 3:] - 3 * p[:, 2:-1] + 3 * p[:, 1:-2] - p[:, :-3]).norm(dim=-1).mean((1, 2))
+
+    return F.relu(jerk(pos_fake) - 1.1 * jerk(pos_real)).mean() / (jerk(pos_real).mean() + EPS)
+
+
+def range_loss(feats: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """Technical range of the style: rotations outside the style's observed
+    per-feature range (normalised units) are penalised."""
+    rot = feats[..., :144]
+    return (F.relu(rot - high[..., :144]) + F.relu(low[..., :144] - rot)).mean()
+
+
+def contact_loss(pos: torch.Tensor, feats: torch.Tensor, real_contacts: torch.Tensor) -> torch.Tensor:
+    """Contact flags match the data, and no skating while a flag is set."""
+    logits = feats[..., CONTACT_SLICE]
+    bce = F.binary_cross_entropy_with_logits(logits, real_contacts)
+    foot = pos[:, :, CONTACT_JOINTS, :2]
+    vel = torch.cat([torch.zeros_like(foot[:, :1]), foot[:, 1:] - foot[:, :-1]], 1).norm(dim=-1)
+    skate = (torch.sigmoid(logits) * vel).mean() * 30.0  # m/s while in contact
+    return bce + skate
+
+
+def min_of_k_reconstruction(fakes: list[torch.Tensor], real: torch.Tensor) -> torch.Tensor:
+    """L1 to the real window from the best of several noise draws (keeps the
+    noise meaningful: different draws may land on different modes)."""
+    errors = torch.stack([(f[..., :147] - real[..., :147]).abs().mean((1, 2)) for f in fakes])
+    return errors.min(0).values.mean()

@@ -1,0 +1,235 @@
+"""Training the dance GAN on unpaired mocap (``python -m engine train``).
+
+The mocap has no music, so the conditioning is the motion's own rhythm
+(engine.rhythm: kinematic beat phase, beat pulse, motion energy, tempo). At
+generation time the same columns come from the music (engine.audio). The
+sync loss ties kinematic beats to the conditioning beats.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine import losses as L
+from engine.augment import mirror_motion, time_stretch
+from engine.checkpoint import restore_training, save_model
+from engine.corpus import load_corpus
+from engine.features import joint_positions, motion_to_features
+from engine.model import POSE_FEATURES, Discriminator, Generator, ModelConfig
+from engine.rhythm import COND_DIM, conditioning, motion_rhythm
+
+WINDOW = 128
+STRETCH_FACTORS = (0.8, 1.25)  # the takes pulse near 90 BPM; songs run faster
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 6000
+    batch: int = 32
+    lr_g: float = 2e-4
+    lr_d: float = 1e-4
+    seed: int = 0
+    minutes: float | None = None  # wall-clock cap
+    save_every: int = 250
+    sync: bool = True
+    attention: bool = True
+    structure: bool = True
+    width: int = 96
+    weights: dict = field(default_factory=lambda: {
+        "adv": 1.0, "fm": 1.0, "rec": 2.0, "sync": 0.5, "energy": 0.2,
+        "smooth": 0.5, "range": 1.0, "contact": 0.5})
+
+
+@dataclass
+class TrainingSet:
+    feats: list[np.ndarray]  # per clip (T, 151), unnormalised
+    cond: list[np.ndarray]  # per clip (T, C)
+    heading: list[np.ndarray]  # per clip (T,) pelvis heading, radians
+    style: list[int]
+    styles: list[str]
+
+
+def _heading(feats: np.ndarray) -> np.ndarray:
+    """Pelvis heading from its 6D rotation: angle of its left (x) axis."""
+    return np.arctan2(feats[:, 1], feats[:, 0])
+
+
+def build_training_set(data_dir, styles_file=None, augment=True, log=print) -> TrainingSet:
+    corpus = load_corpus(data_dir, fps=30.0, styles_file=styles_file, log=log)
+    out = TrainingSet([], [], [], [], corpus.styles)
+    for motion, style in zip(corpus.motions, corpus.style_ids):
+        variants = [motion]
+        if augment:
+            variants.append(mirror_motion(motion))
+            variants += [time_stretch(v, f) for v in list(variants) for f in STRETCH_FACTORS]
+        for v in variants:
+            if v.frames < WINDOW:
+                continue
+            feats = motion_to_features(v)
+            out.feats.append(feats)
+            out.cond.append(conditioning(motion_rhythm(v)))
+            out.heading.append(_heading(feats))
+            out.style.append(style)
+    log(f"training set: {len(corpus.motions)} takes, {len(out.feats)} clips with augmentation, "
+        f"{sum(len(f) for f in out.feats) / 30 / 60:.1f} min, styles {corpus.styles}")
+    return out
+
+
+def feature_stats(data: TrainingSet) -> dict[str, torch.Tensor]:
+    """Mean/std for normalisation, per-style ranges of the normalised features
+    and per-style mean features (the style's composed pose)."""
+    allf = np.concatenate(data.feats)
+    mean, std = allf.mean(0), allf.std(0) + 1e-4
+    mean[147:], std[147:] = 0.0, 1.0  # contact flags stay 0/1 (targets of logits)
+    low, high, style_mean = [], [], []
+    for s in range(len(data.styles)):
+        sf = np.concatenate([f for f, st in zip(data.feats, data.style) if st == s])
+        z = (sf - mean) / std
+        low.append(np.percentile(z, 0.5, axis=0))
+        high.append(np.percentile(z, 99.5, axis=0))
+        style_mean.append(sf.mean(0))
+    return {k: torch.tensor(np.asarray(v), dtype=torch.float32) for k, v in
+            {"mean": mean, "std": std, "low": low, "high": high, "style_mean": style_mean}.items()}
+
+
+def _rotate_windows(feats: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Turn windows about Z by -angle: the pelvis 6D columns and root velocity."""
+    c, s = torch.cos(-angle)[:, None], torch.sin(-angle)[:, None]
+    out = feats.clone()
+    for cols in ((0, 1), (3, 4), (145, 146)):
+        x, y = feats[..., cols[0]], feats[..., cols[1]]
+        out[..., cols[0]] = c * x - s * y
+        out[..., cols[1]] = s * x + c * y
+    return out
+
+
+class Batches:
+    """Random windows, each turned to face -Y on average (deterministic per seed)."""
+
+    def __init__(self, data: TrainingSet, batch: int, seed: int):
+        self.data, self.batch = data, batch
+        self.rng = np.random.default_rng(seed)
+        lengths = np.array([len(f) - WINDOW + 1 for f in data.feats])
+        self.p = lengths / lengths.sum()
+
+    def __next__(self):
+        clips = self.rng.choice(len(self.p), self.batch, p=self.p)
+        feats, cond, angle, style = [], [], [], []
+        for c in clips:
+            start = self.rng.integers(0, len(self.data.feats[c]) - WINDOW + 1)
+            window = slice(start, start + WINDOW)
+            feats.append(self.data.feats[c][window])
+            cond.append(self.data.cond[c][window])
+            h = self.data.heading[c][window]
+            angle.append(math.atan2(np.sin(h).mean(), np.cos(h).mean()))
+            style.append(self.data.style[c])
+        feats = torch.tensor(np.stack(feats))
+        return (_rotate_windows(feats, torch.tensor(angle, dtype=torch.float32)),
+                torch.tensor(np.stack(cond)), torch.tensor(style))
+
+
+def _progress(step, total, started, losses, stream=sys.stderr):
+    done = step / total
+    eta = (time.time() - started) / max(done, 1e-9) * (1 - done)
+    bar = "#" * int(30 * done)
+    text = " ".join(f"{k} {v:.3f}" for k, v in losses.items())
+    print(f"\r[{bar:<30}] {step}/{total} eta {eta / 60:.1f} min  {text}", end="", file=stream, flush=True)
+
+
+def train(data_dir, out, cfg: TrainConfig, styles_file=None, device="cpu", resume=False, log=print):
+    """Train and write the generator to ``out`` (safetensors); returns the step reached."""
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    data = build_training_set(data_dir, styles_file, log=log)
+    stats = {k: v.to(device) for k, v in feature_stats(data).items()}
+    mcfg = ModelConfig(cond_dims=COND_DIM, styles=len(data.styles), width=cfg.width, attention=cfg.attention)
+    G, D = Generator(mcfg).to(device), Discriminator(mcfg).to(device)
+    opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, betas=(0.5, 0.999))
+    ckpt = Path(str(out) + ".ckpt")
+    step = 0
+    if resume and ckpt.exists():
+        step = restore_training(ckpt, G, D, {"g": opt_g, "d": opt_d})
+        log(f"resumed from {ckpt} at step {step}")
+    batches = Batches(data, cfg.batch, cfg.seed + step)
+    extra = {"train": {k: v for k, v in cfg.__dict__.items()}, "data": str(data_dir)}
+    started = time.time()
+
+    def save(path, with_state):
+        save_model(path, G, {k: v.cpu() for k, v in stats.items()}, data.styles, extra,
+                   discriminator=D if with_state else None,
+                   optimizers={"g": opt_g, "d": opt_d} if with_state else None, step=step)
+
+    while step < cfg.steps:
+        if cfg.minutes and time.time() - started > cfg.minutes * 60:
+            log(f"\nstopping at the {cfg.minutes} min limit")
+            break
+        real, cond, style = (t.to(device) for t in next(batches))
+        losses = train_step(G, D, opt_g, opt_d, real, cond, style, stats, cfg)
+        step += 1
+        if step % 10 == 0 or step == cfg.steps:
+            _progress(step, cfg.steps, started, losses)
+        if step % cfg.save_every == 0:
+            save(ckpt, True)
+    print(file=sys.stderr)
+    save(ckpt, True)
+    save(out, False)
+    return step
+
+
+def _velocity(pos: torch.Tensor) -> torch.Tensor:
+    v = (pos[:, 1:] - pos[:, :-1]) * 30.0 / 2.0  # m/s, roughly unit scale
+    return torch.cat([v[:, :1], v], 1).flatten(2)
+
+
+def train_step(G, D, opt_g, opt_d, real, cond, style, stats, cfg: TrainConfig) -> dict:
+    """One discriminator and one generator update; returns the losses."""
+    mean, std, w = stats["mean"], stats["std"], cfg.weights
+    real_n = (real - mean) / std
+    b, t, _ = real.shape
+    noise = [torch.randn(b, G.noise_length(t), G.cfg.noise_dims, device=real.device) for _ in range(2)]
+    fakes_n = [G(cond, z, style) for z in noise]
+    fake_n = fakes_n[0]
+    pos_real = joint_positions(real)
+    fake = fake_n * std + mean
+    pos_fake = joint_positions(fake)
+    n_d = slice(0, POSE_FEATURES)
+
+    # discriminator
+    real_score, real_hidden = D(real_n[..., n_d], _velocity(pos_real), cond, style)
+    fake_score, _ = D(fake_n.detach()[..., n_d], _velocity(pos_fake.detach()), cond, style)
+    loss_d = L.d_hinge(real_score, fake_score)
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+
+    # generator
+    fake_score, fake_hidden = D(fake_n[..., n_d], _velocity(pos_fake), cond, style)
+    parts = {
+        "adv": L.g_hinge(fake_score),
+        "fm": L.feature_matching(real_hidden, fake_hidden),
+        "rec": L.min_of_k_reconstruction(fakes_n, real_n),
+        "contact": L.contact_loss(pos_fake, fake, real[..., 147:]),
+    }
+    if cfg.sync:
+        phase = torch.atan2(cond[..., 0], cond[..., 1]) / (2 * torch.pi)
+        parts["sync"] = L.sync_loss(pos_fake, phase)
+    if cfg.structure:
+        parts["energy"] = L.energy_loss(pos_fake, cond[..., 3])
+        parts["smooth"] = L.smoothness_loss(pos_fake, pos_real)
+        parts["range"] = L.range_loss(fake_n, stats["low"][style][:, None], stats["high"][style][:, None])
+    loss_g = sum(w[k] * v for k, v in parts.items())
+    if not torch.isfinite(loss_g):
+        raise FloatingPointError("non-finite generator loss (NaN guard)")
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    torch.nn.utils.clip_grad_norm_(G.parameters(), 1.0)
+    opt_g.step()
+    return {"D": float(loss_d), **{k: float(v) for k, v in parts.items()}}
