@@ -2,6 +2,7 @@
 
     python3 build.py test      set up the environments and run the whole test suite
     python3 build.py setup     only set up the environments
+    python3 build.py demo      set up, then make out/demo.blend, out/demo.mp4, out/demo_report.json
 
 Environments are virtualenvs under the repo root, rebuilt when their
 requirements file changes:
@@ -9,10 +10,11 @@ requirements file changes:
     .venv          engine + real bpy 4.5 LTS + pytest (the full suite runs here)
     .venv-bpy42    real bpy 4.2 LTS + numpy + pytest, no engine (Blender tests only)
     .venv-bpy50    real bpy 5.0 + numpy + pytest, no engine (Blender tests only)
+    .venv-typecheck  mypy + fake-bpy-module (type checking of blender_addon/ only)
 
 After the full suite, `test` runs the Blender-facing test files (those with a
 module-level `pytestmark = pytest.mark.blender`) with `-m blender` under the
-other Blender versions.
+other Blender versions, then type-checks blender_addon/ with mypy (mypy.ini).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ ENVIRONMENTS = {
     ".venv": REQUIREMENTS / "dev.txt",
     ".venv-bpy42": REQUIREMENTS / "bpy42.txt",
     ".venv-bpy50": REQUIREMENTS / "bpy50.txt",
+    ".venv-typecheck": REQUIREMENTS / "typecheck.txt",
 }
 # Environments that only run the Blender-facing tests (they have no torch or librosa).
 BLENDER_ONLY_ENVIRONMENTS = [".venv-bpy42", ".venv-bpy50"]
@@ -96,17 +99,37 @@ def test(pytest_args: list[str]) -> int:
         print(f"[build] blender tests under {venv}", flush=True)
         cmd = [str(_python(venv)), "-m", "pytest", *files, "-q", "-m", "blender", *pytest_args]
         returncode = subprocess.run(cmd, cwd=ROOT, env=env).returncode or returncode
+    return typecheck() or returncode
+
+
+def typecheck() -> int:
+    """mypy over blender_addon/ against fake-bpy-module, in its own environment."""
+    print("[build] typecheck: mypy blender_addon (.venv-typecheck)", flush=True)
+    return subprocess.run([str(_python(".venv-typecheck")), "-m", "mypy"], cwd=ROOT).returncode
+
+
+def demo(args: list[str]) -> int:
+    """The README's main job: the bundled song danced by the bundled rig."""
+    setup()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    cmd = [str(_python(".venv")), "-m", "blender_addon.demo", "--out", str(ROOT / "out"), *args]
+    returncode = subprocess.run(cmd, cwd=ROOT, env=env).returncode
+    if returncode == 0:
+        print("[build] demo written: " + ", ".join(str(ROOT / "out" / name) for name in
+                                                  ("demo.blend", "demo.mp4", "demo_report.json")))
     return returncode
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("task", choices=["setup", "test"])
-    parser.add_argument("extra", nargs=argparse.REMAINDER, help="passed on to pytest")
+    parser.add_argument("task", choices=["setup", "test", "demo"])
+    parser.add_argument("extra", nargs=argparse.REMAINDER, help="passed on to pytest (or the demo)")
     args = parser.parse_args()
     if args.task == "setup":
         setup()
         return 0
+    if args.task == "demo":
+        return demo(args.extra)
     return test(args.extra)
 
 

@@ -162,7 +162,7 @@ def build_body(scene, armature, name: str = "Mannequin"):
     for polygon in mesh.polygons:
         polygon.use_smooth = True
     modifier = body.modifiers.new("Armature", "ARMATURE")
-    modifier.object = armature
+    modifier.object = armature  # type: ignore[attr-defined]  # an ArmatureModifier
     body.parent = armature
     return body
 

@@ -395,6 +395,7 @@ def store_report(settings, plan: Plan, result: dict) -> None:
             item.severity = str(v.get("severity", ""))
             item.joint = str(v.get("joint") or "")
             item.armature = name
+            item.message = str(v.get("message") or "")
             item.frame_start = int(round(frame0 + (float(v.get("start", 0)) + offset) / fps * plan.span.fps))
             item.frame_end = int(round(frame0 + (float(v.get("end", v.get("start", 0))) + offset) / fps * plan.span.fps))
             for key in ("value", "limit"):

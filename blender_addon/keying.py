@@ -61,6 +61,7 @@ from . import compat
 EULER_ORDERS = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
 ROTATION_MODES = ("QUATERNION", "AXIS_ANGLE", *EULER_ORDERS)
 INTERPOLATIONS = ("LINEAR", "BEZIER", "CONSTANT")
+EXTRAPOLATIONS = ("HOLD_FORWARD", "HOLD", "NOTHING")  # NLA strip; HOLD_FORWARD keeps the last pose
 
 # Custom properties on the Action that remove_generation() relies on.
 _TAG = "choreo_generation"
@@ -332,6 +333,8 @@ def key_curves(armature_obj: bpy.types.Object, result_or_path, frame_start: floa
     {bone: mode} to key a bone in another mode than its pose bone's current
     ``rotation_mode``. ``set_properties``: {pose_bone: {property: value}} keyed once
     at ``frame_start`` in the same action, e.g. Rigify IK/FK switches set to FK.
+    ``resample``/``interpolation``: see the module notes. ``extrapolation``: the NLA
+    strip's (HOLD_FORWARD: the last pose holds after the dance, nothing before it).
 
     Everything is validated before anything is created; a :class:`KeyingError`
     leaves the file unchanged. Returns the new Action; its track and strip are
@@ -345,6 +348,8 @@ def key_curves(armature_obj: bpy.types.Object, result_or_path, frame_start: floa
         raise KeyingError(f"bad timing: frame_start={frame_start}, scene_fps={scene_fps}")
     if interpolation not in INTERPOLATIONS:
         raise KeyingError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
+    if extrapolation not in EXTRAPOLATIONS:
+        raise KeyingError(f"extrapolation must be one of {EXTRAPOLATIONS}, got {extrapolation!r}")
     anim = armature_obj.animation_data
     if anim is not None and anim.use_tweak_mode:
         raise KeyingError(f"{armature_obj.name!r} is in NLA tweak mode; leave it first")
@@ -363,7 +368,7 @@ def key_curves(armature_obj: bpy.types.Object, result_or_path, frame_start: floa
         if mode not in ROTATION_MODES:
             raise KeyingError(f"bone {name!r}: unknown rotation mode {mode!r}")
         modes[name] = mode
-    properties = []  # (pose bone, data path, values, is custom)
+    properties = []  # (group, data path, values)
     for bone_name, props in (set_properties or {}).items():
         if bone_name not in pose_bones:
             raise KeyingError(f"set_properties: no pose bone {bone_name!r} in {armature_obj.name!r}")
@@ -462,19 +467,21 @@ def generation_strips(obj: bpy.types.Object, action: bpy.types.Action) -> list:
 
 
 def _remove(obj, action, track=None) -> None:
-    created_anim = bool(action.get(_TAG_CREATED_ANIMDATA, False)) if action is not None else False
+    created_anim = bool(action.get(_TAG_CREATED_ANIMDATA, False))
     anim = obj.animation_data
-    if anim is not None and action is not None:
+    if anim is not None:
+        owners = [] if track is None else [track]
         for owner, strip in generation_strips(obj, action):
             owner.strips.remove(strip)
-            if len(owner.strips) == 0 and (owner.name == action.name or owner == track):
+            owners.append(owner)
+        removed = set()
+        for owner in owners:  # tracks left empty by this removal (never the artist's empty ones)
+            if owner.as_pointer() not in removed and len(owner.strips) == 0:
+                removed.add(owner.as_pointer())
                 anim.nla_tracks.remove(owner)
         if anim.action == action:
             anim.action = None
-    if anim is not None and track is not None and track in list(anim.nla_tracks) and len(track.strips) == 0:
-        anim.nla_tracks.remove(track)
-    if action is not None:
-        bpy.data.actions.remove(action)
+    bpy.data.actions.remove(action)
     anim = obj.animation_data
     if (created_anim and anim is not None and anim.action is None and len(anim.nla_tracks) == 0
             and len(anim.drivers) == 0):
@@ -485,6 +492,9 @@ def remove_generation(obj: bpy.types.Object, action: bpy.types.Action) -> None:
     """Undo :func:`key_curves`: remove the action's NLA strip (and its track, once
     empty), the action itself, and the AnimData if keying created it and nothing
     else uses it. Everything else on ``obj`` is left as it was."""
-    if action is None or action.name not in bpy.data.actions:
+    try:
+        if action is None or bpy.data.actions.get(action.name) != action:
+            return  # already gone
+    except ReferenceError:  # the action was deleted
         return
     _remove(obj, action)

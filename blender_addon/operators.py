@@ -42,7 +42,7 @@ def _redraw(context) -> None:
             area.tag_redraw()
 
 
-class _EngineOperator:
+class _EngineOperator(bpy.types.Operator):
     """Shared modal/synchronous engine run; subclasses make the plan and apply it."""
 
     _run: generation.Run | None = None
@@ -146,7 +146,7 @@ def _targets(context):
     return generation.target_objects(context, s.armature, s.use_selected)
 
 
-class CHOREO_OT_generate(_EngineOperator, bpy.types.Operator):
+class CHOREO_OT_generate(_EngineOperator):
     """Generate a dance to the sound strip and key it onto the armature(s) as new Actions"""
 
     bl_idname = "choreo.generate"
@@ -166,7 +166,7 @@ class CHOREO_OT_generate(_EngineOperator, bpy.types.Operator):
                 f"({result.get('tempo', 0):.0f} BPM); validation: {report}")
 
 
-class CHOREO_OT_regenerate_range(_EngineOperator, bpy.types.Operator):
+class CHOREO_OT_regenerate_range(_EngineOperator):
     """Generate the frame range again, keeping the dance outside it and blending the seams"""
 
     bl_idname = "choreo.regenerate_range"
@@ -186,7 +186,7 @@ class CHOREO_OT_regenerate_range(_EngineOperator, bpy.types.Operator):
         return f"Regenerated frames {s.regen_start}-{s.regen_end} on {len(actions)} armature(s)"
 
 
-class CHOREO_OT_add_beat_markers(_EngineOperator, bpy.types.Operator):
+class CHOREO_OT_add_beat_markers(_EngineOperator):
     """Put a timeline marker on every beat of the sound strip"""
 
     bl_idname = "choreo.add_beat_markers"
@@ -257,7 +257,7 @@ class CHOREO_OT_jump_to_violation(bpy.types.Operator):
         if obj is not None and obj.name in context.view_layer.objects:
             context.view_layer.objects.active = obj
         self.report({"INFO"}, f"{item.kind} ({item.severity}) on {item.joint or 'the body'}, "
-                              f"frames {item.frame_start}-{item.frame_end}")
+                              f"frames {item.frame_start}-{item.frame_end}: {item.message}")
         return {"FINISHED"}
 
 

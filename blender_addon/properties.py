@@ -76,6 +76,7 @@ class ChoreoViolation(bpy.types.PropertyGroup):
     frame_end: bpy.props.IntProperty()  # type: ignore[valid-type]
     value: bpy.props.FloatProperty()  # type: ignore[valid-type]
     limit: bpy.props.FloatProperty()  # type: ignore[valid-type]
+    message: bpy.props.StringProperty()  # type: ignore[valid-type]
 
 
 class ChoreoReportCount(bpy.types.PropertyGroup):
@@ -138,8 +139,8 @@ CLASSES = (ChoreoViolation, ChoreoReportCount, ChoreoSettings, ChoreoJob)
 
 
 def register_properties() -> None:
-    bpy.types.Scene.choreo = bpy.props.PointerProperty(type=ChoreoSettings)  # type: ignore[attr-defined]
-    bpy.types.WindowManager.choreo_job = bpy.props.PointerProperty(type=ChoreoJob)  # type: ignore[attr-defined]
+    setattr(bpy.types.Scene, "choreo", bpy.props.PointerProperty(type=ChoreoSettings))
+    setattr(bpy.types.WindowManager, "choreo_job", bpy.props.PointerProperty(type=ChoreoJob))
 
 
 def unregister_properties() -> None:

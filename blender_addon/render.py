@@ -8,6 +8,8 @@ import os
 import bpy
 import mathutils
 
+from . import compat
+
 
 def _set_movie_output(scene) -> None:
     settings = scene.render.image_settings
@@ -53,7 +55,9 @@ def setup_preview(scene, filepath: str, frame_start: int, frame_end: int, resolu
     render.engine = "BLENDER_WORKBENCH"
     render.resolution_x, render.resolution_y = resolution
     render.resolution_percentage = 100
-    render.use_sequencer = False  # the VSE holds only the music: render the 3D scene
+    # Blender mixes the audio only through the sequencer; with nothing but sound strips
+    # there, the picture still comes from the 3D scene. Other strips would replace it.
+    render.use_sequencer = all(strip.type == "SOUND" for strip in compat.all_strips(scene))
     render.use_compositing = False
     shading = scene.display.shading
     shading.light = "STUDIO"

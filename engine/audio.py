@@ -9,6 +9,15 @@ Frame convention: ``T = ceil(duration * fps)`` frames; frame ``i`` covers the ti
 Time convention: ``beats``, ``downbeats`` and ``sections`` are in seconds of the FILE
 timeline. With a range (``start=12``) the first beat may be at 12.3 s, and frame 0 is
 at 12.0 s; ``(t - start) * fps`` turns a time into a frame index.
+
+Silence: a silent file (or one with no rhythm) is analysed without error. It gets
+no beats or downbeats, tempo 0.0, zero beat phase, one section, and the warning
+``NO_BEATS`` in ``MusicFeatures.warnings``. Bad input (missing, corrupt, truncated,
+shorter than 1 s, empty range) raises :class:`ChoreoError` from :func:`load_audio`.
+
+Cost grows linearly with the length: every step is a fixed-window transform or a
+filter, and sections use a cumulative-sum novelty over 1 s blocks, never a
+self-similarity matrix over the whole song.
 """
 
 from __future__ import annotations
@@ -100,7 +109,11 @@ class MusicFeatures:
 
 
 def analyze(path: str | os.PathLike, fps: float = 30, start: float | None = None, end: float | None = None) -> MusicFeatures:
-    """Decode ``path`` (optionally only ``[start, end)`` seconds) and analyse it."""
+    """Decode ``path`` (optionally only ``[start, end)`` seconds of it) and analyse it.
+
+    Features are at ``fps`` frames per second (``sr = fps * 512``). An ``end`` past
+    the end of the file is clipped to it, with a warning.
+    """
     if not fps > 0:
         raise ChoreoError(f"fps must be positive, got {fps}")
     y, sr = load_audio(path, start, end, sr=fps * HOP)
@@ -145,7 +158,7 @@ def features_from_samples(y: np.ndarray, fps: float, offset: float = 0.0) -> Mus
     rms = _normalise_rms(spec["rms"][:n_frames])
     down = _downbeat_frames(beat_frames, env, spec["bass_env"])
     arousal = _arousal(spec["rms"][:n_frames], rms, peak_onehot[:n_frames], tempo, fps)
-    valence, key_corr = _valence(chroma[:, :n_frames], spec["centroid"][:n_frames], fps)
+    valence = _valence(chroma[:, :n_frames], spec["centroid"][:n_frames], fps)
     block = _block_features(standard35, spec["rms"][:n_frames], fps)
     return MusicFeatures(
         fps=fps,
@@ -161,7 +174,7 @@ def features_from_samples(y: np.ndarray, fps: float, offset: float = 0.0) -> Mus
         sections=_sections(block, duration, offset, offset + down / fps, fps),
         arousal=arousal,
         valence=valence,
-        mood=_mood(arousal, valence, key_corr, chroma),
+        mood=_mood(arousal, valence, chroma),
         warnings=notes,
     )
 
@@ -175,13 +188,21 @@ def _spectra(y: np.ndarray, sr: float) -> dict:
     mag = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP))
     mel = librosa.feature.melspectrogram(S=mag**2, sr=sr)
     log_mel = librosa.power_to_db(mel)
-    low = max(2, int(np.sum(librosa.mel_frequencies(n_mels=mel.shape[0], fmax=sr / 2) < 150.0)))
+    centres = librosa.mel_frequencies(n_mels=mel.shape[0] + 2, fmax=sr / 2)[1:-1]
+    low = max(2, int(np.sum(centres < 150.0)))
     return {
         "log_mel": log_mel,
         "rms": librosa.feature.rms(S=mag, frame_length=N_FFT)[0],
         "bass_env": librosa.onset.onset_strength(S=log_mel[:low], sr=sr, hop_length=HOP),
-        "centroid": librosa.feature.spectral_centroid(S=mag, sr=sr)[0],
+        "centroid": _centroid(mag, sr),
     }
+
+
+def _centroid(mag: np.ndarray, sr: float) -> np.ndarray:
+    """Spectral centroid in Hz per frame (0 for silent frames); cheaper than librosa's."""
+    freqs = librosa.fft_frequencies(sr=sr, n_fft=N_FFT)
+    total = mag.sum(axis=0)
+    return np.divide(freqs @ mag, total, out=np.zeros_like(total), where=total > 0)
 
 
 def _onehot(frames: np.ndarray, length: int) -> np.ndarray:
@@ -196,24 +217,47 @@ def _onehot(frames: np.ndarray, length: int) -> np.ndarray:
 def _track_beats(env: np.ndarray, sr: float, fps: float, rms: np.ndarray) -> tuple[float, np.ndarray]:
     """Tempo (BPM) and beat frames from ``librosa.beat.beat_track`` (tightness 100, as EDGE).
 
-    The tracker gets our own tempo estimate (:func:`_estimate_bpm`). Unlike EDGE it
-    does not trim weak beats at the ends (``trim=False``): the pulse goes on through
-    sustained or quiet bars, which a dancer keeps counting. Beats where the audio is
+    The tracker gets our own tempo estimate (:func:`_estimate_bpm`) and trims its
+    weak beats at the ends, as EDGE does. The pulse is then carried on to both ends
+    of the audio at the local beat period (:func:`_extend_beats`): a dancer keeps
+    counting through a sustained note or a quiet bar. Beats where the audio is
     silent (RMS under -60 dBFS) are dropped. Fewer than two beats means none, and
-    a tempo of 0.0.
-    Beats sit on motion frames and may trail the attack by up to one frame.
+    a tempo of 0.0. Beats sit on motion frames and may trail the attack by a frame.
     """
     if rms.max() < SILENCE_RMS or not env.any():
         return 0.0, np.zeros(0, dtype=int)
     bpm = _estimate_bpm(env, sr, fps)
-    _, frames = librosa.beat.beat_track(
-        onset_envelope=env, sr=sr, hop_length=HOP, bpm=bpm, tightness=100, trim=False
-    )
-    frames = np.asarray(frames, dtype=int)
+    _, frames = librosa.beat.beat_track(onset_envelope=env, sr=sr, hop_length=HOP, bpm=bpm, tightness=100)
+    frames = _extend_beats(np.asarray(frames, dtype=int), len(env))
     frames = frames[rms[np.minimum(frames, len(rms) - 1)] >= QUIET_RMS]
     if len(frames) < 2:
         return 0.0, np.zeros(0, dtype=int)
     return round(bpm, 2), frames
+
+
+def _extend_beats(frames: np.ndarray, n_frames: int) -> np.ndarray:
+    """Carry the pulse on from both ends to the edges ``[0, n_frames)``.
+
+    The tracker's outermost beats are its least sure: an end beat whose interval is
+    more than 20% off the median period is dropped first. New beats follow the mean
+    period of the (up to) 4 intervals nearest to each end.
+    """
+    while len(frames) >= 3:
+        period = np.median(np.diff(frames))
+        if abs(frames[1] - frames[0] - period) > 0.2 * period:
+            frames = frames[1:]
+        elif abs(frames[-1] - frames[-2] - period) > 0.2 * period:
+            frames = frames[:-1]
+        else:
+            break
+    if len(frames) < 2:
+        return frames
+    k = min(4, len(frames) - 1)
+    head = (frames[k] - frames[0]) / k
+    tail = (frames[-1] - frames[-1 - k]) / k
+    before = frames[0] - head * np.arange(int(frames[0] // head), 0, -1)
+    after = frames[-1] + tail * np.arange(1, int((n_frames - 1 - frames[-1]) // tail) + 1)
+    return np.concatenate([np.round(before), frames, np.round(after)]).astype(int)
 
 
 def _estimate_bpm(env: np.ndarray, sr: float, fps: float) -> float:
@@ -276,13 +320,18 @@ def _downbeat_frames(beats: np.ndarray, env: np.ndarray, bass_env: np.ndarray) -
 
 
 def _beat_phase(beats: np.ndarray, n_frames: int) -> np.ndarray:
-    """Fraction of the way from the previous beat to the next, per frame."""
+    """Fraction of the way from the previous beat to the next, per frame.
+
+    A gap of about n beat periods (a silent break has no beats) counts as n equal
+    beats, and the first and last periods carry on before and after the beats.
+    """
     if len(beats) < 2:
         return np.zeros(n_frames, dtype=np.float32)
+    gaps = np.diff(beats).astype(float)
+    periods = gaps / np.maximum(1.0, np.round(gaps / np.median(gaps)))
     t = np.arange(n_frames, dtype=float)
     i = np.clip(np.searchsorted(beats, t, side="right") - 1, 0, len(beats) - 2)
-    phase = (t - beats[i]) / (beats[i + 1] - beats[i])
-    return np.mod(phase, 1.0).astype(np.float32)
+    return np.mod((t - beats[i]) / periods[i], 1.0).astype(np.float32)
 
 
 # --- energy and emotion ----------------------------------------------------------
@@ -326,8 +375,8 @@ def _key_correlations(chroma: np.ndarray) -> np.ndarray:
     return profiles @ z / 12.0
 
 
-def _valence(chroma: np.ndarray, centroid: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Valence in [0, 1]: 0.65 mode + 0.35 brightness. Also returns key correlations.
+def _valence(chroma: np.ndarray, centroid: np.ndarray, fps: float) -> np.ndarray:
+    """Valence in [0, 1]: 0.65 mode + 0.35 brightness.
 
     Mode: over an 8 s window, the best major-key correlation minus the best
     minor-key correlation (Krumhansl-Kessler), mapped as 0.5 + 2.5 * difference.
@@ -336,10 +385,10 @@ def _valence(chroma: np.ndarray, centroid: np.ndarray, fps: float) -> tuple[np.n
     corr = _key_correlations(_smooth(chroma, 8.0, fps))
     mode = np.clip(0.5 + 2.5 * (corr[:12].max(0) - corr[12:].max(0)), 0.0, 1.0)
     bright = np.clip(np.log2(np.maximum(_smooth(centroid, 2.0, fps), 1.0) / 500.0) / 3.0, 0.0, 1.0)
-    return (0.65 * mode + 0.35 * bright).astype(np.float32), corr
+    return (0.65 * mode + 0.35 * bright).astype(np.float32)
 
 
-def _mood(arousal: np.ndarray, valence: np.ndarray, key_corr: np.ndarray, chroma: np.ndarray) -> dict:
+def _mood(arousal: np.ndarray, valence: np.ndarray, chroma: np.ndarray) -> dict:
     """Song-level mood: mean arousal and valence, key, and a circumplex label.
 
     The key is the best Krumhansl-Kessler match of the whole song's chroma (None
@@ -422,14 +471,16 @@ def _sections(block: np.ndarray, duration: float, offset: float, downbeats: np.n
 
 
 def _snap(times: np.ndarray, downbeats: np.ndarray, min_len: float, duration: float) -> list[float]:
-    """Move boundaries onto a downbeat within 2 s; drop ones that make short sections."""
+    """Move boundaries onto the nearest downbeat within 2 s that keeps every section
+    at least ``min_len`` long (else keep them as they are); drop those that cannot."""
     out: list[float] = []
     for t in times:
-        if len(downbeats):
-            near = downbeats[np.argmin(np.abs(downbeats - t))]
-            t = near if abs(near - t) <= 2.0 else t
-        if t - (out[-1] if out else 0.0) >= min_len and duration - t >= min_len:
-            out.append(float(t))
+        previous = out[-1] if out else 0.0
+        near = downbeats[np.abs(downbeats - t) <= 2.0]
+        options = [*near[np.argsort(np.abs(near - t))], t]
+        fits = [c for c in options if c - previous >= min_len and duration - c >= min_len]
+        if fits:
+            out.append(float(fits[0]))
     return out
 
 

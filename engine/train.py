@@ -143,11 +143,15 @@ def _progress(step, total, started, losses, stream=sys.stderr):
     print(f"\r[{bar:<30}] {step}/{total} eta {eta / 60:.1f} min  {text}", end="", file=stream, flush=True)
 
 
-def train(data_dir, out, cfg: TrainConfig, styles_file=None, device="cpu", resume=False, log=print):
-    """Train and write the generator to ``out`` (safetensors); returns the step reached."""
+def train(data_dir, out, cfg: TrainConfig, styles_file=None, device="cpu", resume=False, log=print,
+          data: TrainingSet | None = None):
+    """Train and write the generator to ``out`` (safetensors); returns the step reached.
+
+    ``data`` is a prebuilt training set for ``data_dir`` (building it is the slow part).
+    """
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    data = build_training_set(data_dir, styles_file, log=log)
+    data = data or build_training_set(data_dir, styles_file, log=log)
     stats = {k: v.to(device) for k, v in feature_stats(data).items()}
     mcfg = ModelConfig(cond_dims=COND_DIM, styles=len(data.styles), width=cfg.width, attention=cfg.attention)
     G, D = Generator(mcfg).to(device), Discriminator(mcfg).to(device)
@@ -232,4 +236,4 @@ def train_step(G, D, opt_g, opt_d, real, cond, style, stats, cfg: TrainConfig) -
     loss_g.backward()
     torch.nn.utils.clip_grad_norm_(G.parameters(), 1.0)
     opt_g.step()
-    return {"D": float(loss_d), **{k: float(v) for k, v in parts.items()}}
+    return {"D": loss_d.item(), **{k: v.item() for k, v in parts.items()}}

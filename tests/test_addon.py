@@ -83,13 +83,13 @@ def test_sound_span_follows_the_strip_timing_and_packed_sounds(tmp_path):
     scene = fresh_scene(fps=24)
     scene.render.fps_base = 1.001  # 23.976
     strip = add_song(scene, seconds=6.0)
-    fps = 24 / 1.001
+    fps = compat.scene_fps(scene)  # 24 / float32(1.001)
     strip.sound_offset = 0.25
     span = sound.sound_span(scene, strip)
     assert span.frame_start == STRIP_START and span.frame_end == strip.frame_final_end
     expected = (STRIP_START - strip.frame_start + strip.animation_offset_start) / fps - 0.25
     assert span.start == pytest.approx(expected, abs=1e-4)
-    assert span.start == pytest.approx(SONG_OFFSET - 0.25, abs=2e-3)
+    assert span.start == pytest.approx(SONG_OFFSET - 0.25, abs=1.0 / fps)  # frame_start is whole frames
     assert span.end - span.start == pytest.approx((strip.frame_final_end - STRIP_START) / fps, abs=1e-6)
     assert sound.frame_at_file_time(strip, span.start, fps) == pytest.approx(STRIP_START)
     # a hard trim (animation_offset_start) shifts the file time, a sub-range clips it

@@ -80,12 +80,12 @@ def test_kick_is_120_bpm_with_beats_half_a_second_apart(analysed):
 def test_trumpet_loop_is_90_bpm(analysed):
     # librosa's own estimate is 120 BPM (3 sixteenths: the phrase is syncopated) and the
     # metrical score alone prefers 180 (eighth notes); 180 is above the dance range, and
-    # its half, 90, is well supported, so 90 is taken. The loop has 8 beats in 5.33 s,
-    # the last 2 in the trumpet's silence (no beats there). The tracker follows the
-    # syncopated phrase: beat periods are 19-20 frames (0.63-0.67 s).
+    # its half, 90, is well supported, so 90 is taken. The loop holds 8 beats in 5.33 s,
+    # but the trumpet is silent after 3.3 s, and silence gets no beats. The tracker
+    # follows the syncopated phrase: beat periods are 19-20 frames (0.63-0.67 s).
     f = analysed(TRUMPET)
     assert f.tempo == pytest.approx(90.0, abs=2.0)
-    assert len(f.beats) >= 6
+    assert len(f.beats) >= 5 and f.beats[0] < 0.2
     assert np.all(np.abs(np.diff(f.beats) - 60 / 90) <= 0.04)
 
 
@@ -124,6 +124,7 @@ def test_beat_phase_and_onehot_follow_the_beats(analysed):
 # --- the standard 35-d features and frame alignment -------------------------------
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # librosa.load imports audioread
 def test_standard35_matches_edge_extraction(music):
     """Columns 0-33 equal EDGE's extract() calls at sr = 30 * 512 on the same samples."""
     f = analyze(music / VIBE, start=10, end=20)
@@ -223,7 +224,7 @@ def test_silence_has_no_beats(tmp_path):
 
 
 def test_shorter_than_one_second_is_refused(music, tmp_path):
-    y, sr = load_audio(music / VIBE, start=10, end=10.4)
+    y, sr = sf.read(music / VIBE, start=441000, stop=441000 + 17640)  # 0.4 s
     sf.write(tmp_path / "short.wav", y, sr)
     with pytest.raises(ChoreoError, match=r"audio is 0\.4 s long; Choreo needs at least 1 s"):
         analyze(tmp_path / "short.wav")

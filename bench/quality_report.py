@@ -1,0 +1,201 @@
+"""Quality of generated dances against real mocap and two baselines.
+
+    python bench/quality_report.py [--model M] [--seeds 2] [--out docs]
+
+Writes docs/quality.md (the table) and docs/plots/*.png (beats and energy
+timelines). Everything is measured on the shared CC BY songs, none of which was
+used for training or tuning, and compared with held-out real takes of the same
+style (engine/assets/heldout_styles.json). Baselines, as DESIGN.md defines them:
+real training takes laid on the song with no sync ("unsynced"), and the same
+takes beat-warped onto the song's beats ("warped", engine.sync.beat_warp).
+BAS is reported beside its chance level: the same motion scored against
+another song's beats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engine import metrics as M  # noqa: E402
+from engine import metrics_features as MF  # noqa: E402
+from engine.audio import analyze  # noqa: E402
+from engine.checkpoint import load_model  # noqa: E402
+from engine.corpus import style_files  # noqa: E402
+from engine.generate import FPS, amplitude_curve, generate_from_conditioning  # noqa: E402
+from engine.motion import load_motion  # noqa: E402
+from engine.normalize import resample  # noqa: E402
+from engine.rhythm import conditioning  # noqa: E402
+from engine.sync import beat_warp  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+SONGS = ["Kevin_MacLeod_-_Vibe_Ace.hq.ogg",
+         "Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.hq.ogg",
+         "808kick120bpm.mp3", "sorohanro_-_solo-trumpet-06.hq.ogg"]
+CLIP_SECONDS = 5.0  # EDGE's clip length for FID and diversity
+
+
+def load_takes(spec: str, style: str):
+    files = style_files(DATA / "mocap", ROOT / "engine" / "assets" / spec)[style]
+    return [resample(load_motion(f), FPS) for f in files]
+
+
+def crop_or_loop(motion, frames: int):
+    """The first ``frames`` frames, looping a short take (each loop restarts)."""
+    reps = -(-frames // motion.frames)
+    idx = np.arange(reps * motion.frames)[:frames] % motion.frames
+    return motion.__class__(motion.rotations[idx], motion.root_translation[idx], motion.fps)
+
+
+def clips(positions: np.ndarray):
+    n = int(CLIP_SECONDS * FPS)
+    return [positions[i:i + n] for i in range(0, len(positions) - n + 1, n)]
+
+
+def naturalness(positions_list):
+    """Mean speed, p90 speed, kinetic beat rate, jitter, PFC, foot skate over a set."""
+    rows = []
+    for p in positions_list:
+        mean, p90 = M.joint_speed_stats(p, FPS)
+        rows.append([mean, p90, M.kinetic_beat_rate(p, FPS), M.jitter(p, FPS), M.pfc(p, FPS),
+                     M.foot_skate_ratio(p, FPS), M.bone_length_variation(p)])
+    return dict(zip(["speed_mean", "speed_p90", "beat_rate", "jitter", "pfc", "foot_skate",
+                     "bone_var"], np.mean(rows, 0)))
+
+
+def features(positions_list):
+    cl = [c for p in positions_list for c in clips(p)]
+    return (np.stack([MF.kinetic_features(c, FPS) for c in cl]),
+            np.stack([MF.geometric_features(c, FPS) for c in cl]))
+
+
+def evaluate(model_path, seeds: int, out_dir: Path) -> dict:
+    model = load_model(model_path)
+    styles = model[2]
+    music = {s: analyze(DATA / "music" / s, fps=FPS) for s in SONGS}
+    results, plots = {}, []
+    real_all, gen_all, unsync_all, warp_all = [], [], [], []
+    for style in styles:
+        real = load_takes("heldout_styles.json", style)
+        train = load_takes("shipped_styles.json", style)
+        gen, unsync, warped, bas = [], [], [], {"model": [], "model_chance": [], "unsynced": [],
+                                                  "unsynced_chance": [], "warped": [], "warped_chance": []}
+        for i, song in enumerate(SONGS):
+            mus, other = music[song], music[SONGS[(i + 1) % len(SONGS)]]
+            cond = conditioning(mus)
+            for seed in range(seeds):
+                m = generate_from_conditioning(cond, style, seed, model, amplitude_curve(mus, 1.0))
+                u = crop_or_loop(train[(i + seed) % len(train)], m.frames)
+                w = beat_warp(u, mus.beats)
+                for key, motion in (("model", m), ("unsynced", u), ("warped", w)):
+                    bas[key].append(M.bas(motion.positions, FPS, mus.beats))
+                    bas[key + "_chance"].append(M.bas(motion.positions, FPS, other.beats))
+                gen.append(m.positions)
+                unsync.append(u.positions)
+                warped.append(w.positions)
+                if seed == 0 and i == 0:
+                    plots.append(plot_timeline(out_dir, style, song, mus, m))
+        real_pos = [r.positions for r in real]
+        results[style] = {
+            "bas": {k: float(np.nanmean(v)) for k, v in bas.items()},
+            "real": naturalness(real_pos), "model": naturalness(gen),
+            "unsynced": naturalness(unsync), "warped": naturalness(warped),
+        }
+        real_all += real_pos
+        gen_all += gen
+        unsync_all += unsync
+        warp_all += warped
+    rk, rg = features(real_all)
+    dist = {}
+    for name, pos in (("model", gen_all), ("unsynced", unsync_all), ("warped", warp_all), ("real", real_all)):
+        k, g = features(pos)
+        dist[name] = {"fid_k": MF.fid(rk, k), "fid_g": MF.fid(rg, g),
+                      "div_k": MF.diversity(k, rk), "div_g": MF.diversity(g, rg)}
+    return {"styles": results, "distribution": dist, "plots": plots, "seeds": seeds, "songs": SONGS}
+
+
+def plot_timeline(out_dir: Path, style: str, song: str, mus, motion) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from engine.rhythm import motion_rhythm
+
+    t = np.arange(motion.frames) / FPS
+    rhythm = motion_rhythm(motion)
+    fig, (a, b) = plt.subplots(2, 1, figsize=(10, 4.5), sharex=True)
+    span = t[-1] if t[-1] < 20 else 20
+    for beat in mus.beats[mus.beats < span]:
+        a.axvline(beat, color="tab:blue", alpha=0.5)
+    for kb in M.kinetic_beats(motion.positions, FPS):
+        if kb < span:
+            a.axvline(kb, color="tab:red", ymin=0.0, ymax=0.5)
+    a.plot(t, rhythm.speed / rhythm.speed.max(), color="k", lw=1)
+    a.set_title(f"{style} on {song[:30]}: music beats (blue), kinetic beats (red), joint speed")
+    b.plot(t, mus.rms[: motion.frames], label="music energy (RMS)")
+    b.plot(t, rhythm.energy, label="motion energy")
+    b.legend(loc="upper right")
+    b.set_xlim(0, span)
+    b.set_xlabel("seconds")
+    path = out_dir / "plots" / f"timeline_{style}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return str(path.relative_to(out_dir))
+
+
+def to_markdown(res: dict) -> str:
+    lines = ["# Quality of generated dances", "",
+             "Regenerate with `python bench/quality_report.py` (see its docstring for the protocol).",
+             f"Songs: {', '.join(res['songs'])}; {res['seeds']} seeds per song and style.", "",
+             "## Sync (BAS, Bailando protocol; chance = the same motion against another song's beats)", "",
+             "| style | model | chance | unsynced real | chance | warped real | chance |",
+             "|---|---|---|---|---|---|---|"]
+    for style, r in res["styles"].items():
+        b = r["bas"]
+        lines.append(f"| {style} | {b['model']:.3f} | {b['model_chance']:.3f} | {b['unsynced']:.3f} | "
+                     f"{b['unsynced_chance']:.3f} | {b['warped']:.3f} | {b['warped_chance']:.3f} |")
+    lines += ["", "## Naturalness against held-out real takes of the same style", "",
+              "speeds in m/s, beat rate in kinetic beats per second, jitter in m/s³ at 30 fps, "
+              "PFC per EDGE, foot skate as a ratio", "",
+              "| style | source | speed mean | speed p90 | beat rate | jitter | PFC | foot skate | bone-length var |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for style, r in res["styles"].items():
+        for source in ("real", "model", "unsynced", "warped"):
+            n = r[source]
+            lines.append(f"| {style} | {source} | {n['speed_mean']:.3f} | {n['speed_p90']:.3f} | "
+                         f"{n['beat_rate']:.2f} | {n['jitter']:.1f} | {n['pfc']:.3f} | "
+                         f"{n['foot_skate']:.3f} | {n['bone_var']:.1e} |")
+    lines += ["", "## Distribution (5 s clips, AIST++ features, Bailando normalisation, vs held-out real)", "",
+              "| source | FID_k | FID_g | Div_k | Div_g |", "|---|---|---|---|---|"]
+    for name, d in res["distribution"].items():
+        lines.append(f"| {name} | {d['fid_k']:.2f} | {d['fid_g']:.2f} | {d['div_k']:.2f} | {d['div_g']:.2f} |")
+    lines += ["", "## Plots", ""] + [f"![timeline]({p})" for p in res["plots"]]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--model")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--out", default=str(ROOT / "docs"))
+    args = parser.parse_args()
+    out = Path(args.out)
+    res = evaluate(args.model, args.seeds, out)
+    (out / "quality.json").write_text(json.dumps(res, indent=2, default=float))
+    (out / "quality.md").write_text(to_markdown(res))
+    print(to_markdown(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

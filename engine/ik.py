@@ -1,0 +1,171 @@
+"""Analytic two-bone IK (hip-knee-ankle, shoulder-elbow-wrist), vectorised over frames.
+
+``two_bone_ik`` solves positions: given the root ``a``, the middle joint ``b`` and the
+end ``c`` of a chain and a target for ``c``, it returns the new middle and end
+positions. The bone lengths are kept, the end lands on the target when it is within
+reach (otherwise as close as the straightened chain gets, along the same line), and
+the chain bends in the plane it bent in before: the plane through ``a`` that contains
+the old bend direction, turned minimally towards the new target.
+
+``solve_limb`` turns that into local rotations of the canonical SMPL-24 skeleton:
+the root joint and the middle joint are each turned by the smallest rotation that
+points their bone at its new direction (so the thigh keeps its twist and the knee
+stays a hinge), and the end joint's local rotation is recomputed so that its world
+orientation is unchanged (a pinned foot keeps its heading and pitch).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.skeleton import JOINT, SMPL_PARENTS
+
+LIMBS = {
+    "L_leg": ("L_hip", "L_knee", "L_ankle"),
+    "R_leg": ("R_hip", "R_knee", "R_ankle"),
+    "L_arm": ("L_shoulder", "L_elbow", "L_wrist"),
+    "R_arm": ("R_shoulder", "R_elbow", "R_wrist"),
+}
+EPS = 1e-9
+
+
+def _unit(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.maximum(n, EPS), n[..., 0]
+
+
+def two_bone_ik(a, b, c, target, pole=None, reach: float = 0.999):
+    """New (b, c) positions, (..., 3) each, putting ``c`` on ``target``.
+
+    ``a``, ``b``, ``c``, ``target``: (..., 3) world positions. ``pole``: optional
+    (..., 3) bend direction used where the chain is straight (no bend plane); it
+    defaults to the current bend, or -Y (forward) when there is none. ``reach``: the
+    largest fraction of the full chain length used (a fully straight chain has no
+    defined bend and pops; 0.999 keeps a sliver of bend).
+    Returns (b_new, c_new, reached) where ``reached`` is bool (...,).
+    """
+    a, b, c, target = (np.asarray(x, dtype=np.float64) for x in (a, b, c, target))
+    l1 = np.linalg.norm(b - a, axis=-1)
+    l2 = np.linalg.norm(c - b, axis=-1)
+    # old bend direction: the middle joint's offset from the a-c line
+    u, _ = _unit(c - a)
+    k = (b - a) - np.sum((b - a) * u, -1, keepdims=True) * u
+    k_unit, k_len = _unit(k)
+    if pole is None:
+        pole = np.broadcast_to(np.array([0.0, -1.0, 0.0]), k.shape)
+    pole = np.asarray(pole, dtype=np.float64)
+    straight = (k_len < 1e-4 * np.maximum(l1, EPS))[..., None]
+    bend = np.where(straight, pole, k_unit)
+    # new direction and distance
+    d, dist = _unit(target - a)
+    lo = np.abs(l1 - l2) + 1e-6
+    hi = (l1 + l2) * reach
+    dist_c = np.clip(dist, lo, hi)
+    reached = (dist >= lo) & (dist <= hi)
+    # bend direction perpendicular to the new line, on the old side
+    m = bend - np.sum(bend * d, -1, keepdims=True) * d
+    m, m_len = _unit(m)
+    fallback = np.cross(d, np.array([1.0, 0.0, 0.0]))
+    fallback, _ = _unit(np.where(np.linalg.norm(fallback, axis=-1, keepdims=True) < 1e-6,
+                                 np.cross(d, np.array([0.0, 1.0, 0.0])), fallback))
+    m = np.where((m_len < 1e-9)[..., None], fallback, m)
+    cos_a = np.clip((l1**2 + dist_c**2 - l2**2) / (2 * l1 * dist_c + EPS), -1.0, 1.0)
+    sin_a = np.sqrt(1.0 - cos_a**2)
+    b_new = a + l1[..., None] * (cos_a[..., None] * d + sin_a[..., None] * m)
+    c_new = a + dist_c[..., None] * d
+    return b_new, c_new, reached
+
+
+def rotation_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) smallest rotations taking directions ``u`` to ``v`` (numpy)."""
+    u, _ = _unit(np.asarray(u, dtype=np.float64))
+    v, _ = _unit(np.asarray(v, dtype=np.float64))
+    axis = np.cross(u, v)
+    sin = np.linalg.norm(axis, axis=-1)
+    cos = np.sum(u * v, -1)
+    perp = np.cross(u, np.where(np.abs(u[..., :1]) < 0.9, [1.0, 0, 0], [0, 1.0, 0]))
+    axis = np.where((sin < 1e-9)[..., None], perp, axis)
+    axis, _ = _unit(axis)
+    angle = np.arctan2(sin, cos)
+    x, y, z = np.moveaxis(axis, -1, 0)
+    c, s = np.cos(angle), np.sin(angle)
+    C = 1 - c
+    m = np.empty(axis.shape[:-1] + (3, 3))
+    m[..., 0, 0] = c + x * x * C
+    m[..., 0, 1] = x * y * C - z * s
+    m[..., 0, 2] = x * z * C + y * s
+    m[..., 1, 0] = y * x * C + z * s
+    m[..., 1, 1] = c + y * y * C
+    m[..., 1, 2] = y * z * C - x * s
+    m[..., 2, 0] = z * x * C - y * s
+    m[..., 2, 1] = z * y * C + x * s
+    m[..., 2, 2] = c + z * z * C
+    return m
+
+
+def matrix_to_quat(m: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotation matrices to (..., 4) wxyz quaternions with w >= 0 (numpy)."""
+    m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
+    cand = np.stack([
+        np.stack([1 + m00 + m11 + m22, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
+                  m[..., 1, 0] - m[..., 0, 1]], -1),
+        np.stack([m[..., 2, 1] - m[..., 1, 2], 1 + m00 - m11 - m22, m[..., 1, 0] + m[..., 0, 1],
+                  m[..., 0, 2] + m[..., 2, 0]], -1),
+        np.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] + m[..., 0, 1], 1 - m00 + m11 - m22,
+                  m[..., 2, 1] + m[..., 1, 2]], -1),
+        np.stack([m[..., 1, 0] - m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0], m[..., 2, 1] + m[..., 1, 2],
+                  1 - m00 - m11 + m22], -1),
+    ], -2)
+    best = np.stack([m00 + m11 + m22, m00, m11, m22], -1).argmax(-1)
+    q = np.take_along_axis(cand, best[..., None, None], -2)[..., 0, :]
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    return np.where(q[..., :1] < 0, -q, q)
+
+
+def _world(local_q: np.ndarray, root: np.ndarray):
+    """(T,24,3) positions and (T,24,3,3) global rotations by forward kinematics."""
+    from engine.validate import forward_kinematics
+
+    return forward_kinematics(local_q, root)
+
+
+def solve_limb(local_q: np.ndarray, root: np.ndarray, limb: str, targets: np.ndarray,
+               weight: np.ndarray | None = None, positions=None, global_rot=None):
+    """Local rotations (T, 24, 4) with ``limb``'s end joint moved towards ``targets``.
+
+    ``local_q``: (T, 24, 4) local wxyz quaternions; ``root``: (T, 3);
+    ``limb``: a key of LIMBS; ``targets``: (T, 3) world targets for the end joint;
+    ``weight``: (T,) in [0, 1] blending the end joint from where it is (0) to the
+    target (1); frames with weight 0 are left exactly as they are.
+    ``positions``/``global_rot``: FK of ``local_q`` if already computed.
+    Returns (new local quaternions, reached (T,) bool).
+    """
+    ja, jb, jc = (JOINT[n] for n in LIMBS[limb])
+    q = np.array(local_q, dtype=np.float64, copy=True)
+    if positions is None or global_rot is None:
+        positions, global_rot = _world(q, root)
+    T = len(q)
+    w = np.ones(T) if weight is None else np.clip(np.asarray(weight, dtype=np.float64), 0, 1)
+    active = w > 0
+    reached = np.ones(T, dtype=bool)
+    if not active.any():
+        return q, reached
+    idx = np.flatnonzero(active)
+    a, b, c = positions[idx, ja], positions[idx, jb], positions[idx, jc]
+    tgt = c + w[idx, None] * (np.asarray(targets, dtype=np.float64)[idx] - c)
+    b_new, c_new, ok = two_bone_ik(a, b, c, tgt)
+    reached[idx] = ok
+    ga, gb, gc = global_rot[idx, ja], global_rot[idx, jb], global_rot[idx, jc]
+    gp = global_rot[idx, SMPL_PARENTS[ja]]
+    # root joint: turn its bone minimally onto the new direction
+    turn_a = rotation_between(b - a, b_new - a)
+    ga_new = turn_a @ ga
+    # middle joint: its bone after the root's turn, then minimally onto the new one
+    gb_moved = turn_a @ gb
+    turn_b = rotation_between(np.einsum("tij,tj->ti", turn_a, c - b), c_new - b_new)
+    gb_new = turn_b @ gb_moved
+    tr = lambda m: np.swapaxes(m, -1, -2)  # noqa: E731
+    q[idx, ja] = matrix_to_quat(tr(gp) @ ga_new)
+    q[idx, jb] = matrix_to_quat(tr(ga_new) @ gb_new)
+    q[idx, jc] = matrix_to_quat(tr(gb_new) @ gc)  # the end keeps its world orientation
+    return q, reached

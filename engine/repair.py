@@ -1,0 +1,263 @@
+"""Repair what the validator finds, without breaking the motion's rhythm.
+
+``repair(motion, music_beats=None) -> (fixed Motion, before Report, after Report)``.
+
+In order:
+1. **Flips**: a joint whose local rotation jumps (about 180 degrees) and comes back
+   has its bad frames replaced by a slerp between the good neighbours; a jump that does
+   not come back is spread over a short window around it.
+2. **Pops**: frames whose joint positions break the acceleration or jerk error limit
+   (engine.validate) are replaced, whole pose and root, by interpolation between the
+   good frames around them; repeated with a one-frame wider window while errors remain.
+3. **Joint limits**: rotations past a hard limit are clamped back inside it in
+   rotation space (engine.joint_limits.clamp).
+4. **Ground**: where a joint sinks into the floor beyond the warning tolerance, the
+   root is raised so that the lowest joint's surface is on the floor, through a smooth
+   envelope (never lower than needed).
+5. **Foot skating**: in each floor contact where a foot slides past the warning
+   distance, the ankle is pinned at its mean contact position with analytic two-bone
+   IK (engine.ik: hip-knee-ankle, the knee keeps its bend plane, the foot keeps its
+   world orientation), blended in and out over BLEND_S; where the leg cannot reach,
+   the root is moved by the shortfall (smoothed). The ground step runs again after it.
+
+Then the result is validated again. Kinetic beats (metrics.kinetic_beats) are
+compared before and after; the largest shift, in input frames, is in
+``after.summary["repairs"]["kinetic_beat_shift_frames"]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d
+
+from engine import ik
+from engine import joint_limits as JL
+from engine import metrics as M
+from engine import validate as V
+from engine.motion import Motion
+from engine.rotations import quat_slerp
+
+BLEND_S = 0.1  # foot-lock blend in/out
+POP_PASSES = 4
+POP_KINDS = ("acceleration", "jerk", "velocity")
+JUMP_SPREAD_S = 0.05  # half-width over which a one-way rotation jump is spread
+LIFT_WINDOW_S, LIFT_SIGMA_S = 0.3, 0.08
+
+
+def _interp_frames(q: np.ndarray, root: np.ndarray, s: int, e: int, joints=None):
+    """Replace frames s..e (inclusive) by slerp/lerp between s-1 and e+1 (in place).
+    At the clip's ends the one good neighbour is held."""
+    T = len(q)
+    a, b = s - 1, e + 1
+    if a < 0 and b >= T:
+        return
+    if a < 0:
+        a = b
+    if b >= T:
+        b = a
+    n = e - s + 1
+    t = (np.arange(1, n + 1) / (n + 1)) if a != b else np.zeros(n)
+    js = np.arange(q.shape[1]) if joints is None else np.atleast_1d(joints)
+    qa = np.broadcast_to(q[a, js], (n, len(js), 4))
+    qb = np.broadcast_to(q[b, js], (n, len(js), 4))
+    q[s:e + 1, js] = quat_slerp(qa, qb, np.broadcast_to(t[:, None], (n, len(js))))
+    if joints is None:
+        root[s:e + 1] = root[a] * (1 - t[:, None]) + root[b] * t[:, None]
+
+
+def fix_flips(q: np.ndarray, root: np.ndarray, fps: float) -> int:
+    """Slerp over flip segments and spread one-way jumps (in place). Returns the count."""
+    found = V.find_flips(q, fps)
+    half = max(1, int(round(JUMP_SPREAD_S * fps)))
+    for j, s, e, _, returned in found:
+        if returned:
+            _interp_frames(q, root, s, e, joints=j)
+        else:  # frames s and s+1 straddle the jump: spread it over a window
+            lo, hi = max(0, s - half + 1), min(len(q) - 1, e + half - 1)
+            _interp_frames(q, root, lo, hi, joints=j)
+    return len(found)
+
+
+def _pop_mask(P: np.ndarray, fps: float, height: float) -> np.ndarray:
+    """(T,) frames where any joint breaks an error limit of POP_KINDS."""
+    vals = V.dynamics(P, fps, height)
+    bad = np.zeros(len(P), dtype=bool)
+    for kind, val in zip(("velocity", "acceleration", "jerk"), vals):
+        if kind in POP_KINDS:
+            ref, _, fe = V.DYNAMIC_FACTORS[kind]
+            bad |= (val / ref > fe).any(1)
+    return bad
+
+
+def fix_pops(q: np.ndarray, root: np.ndarray, fps: float, height: float):
+    """Interpolate over frames that break the dynamic error limits (in place).
+    Returns (number of frames replaced, positions of the result or None)."""
+    k = V._stride(fps)
+    ref = V.DYNAMIC_FACTORS["acceleration"][0]
+    fe = V.DYNAMIC_FACTORS["acceleration"][2]
+    replaced = np.zeros(len(q), dtype=bool)
+    P, fresh = None, False
+    for grow in range(POP_PASSES):
+        P = V.forward_kinematics(q, root, False)[0]
+        fresh = True
+        bad = _pop_mask(P, fps, height)
+        if not bad.any():
+            break
+        fresh = False
+        # native-rate accelerations pin a spike to its own frames
+        acc1 = np.zeros(len(P))
+        if len(P) > 2:
+            d2 = np.linalg.norm(P[2:] - 2 * P[1:-1] + P[:-2], axis=-1) * fps**2 / height
+            acc1[1:-1] = (d2 / ref).max(1)
+        for s, e in V.runs(bad, gap=k):
+            lo, hi = max(0, s - k), min(len(q) - 1, e + k)
+            spikes = np.flatnonzero(acc1[lo:hi + 1] > fe) + lo
+            if grow == 0 and len(spikes):
+                s2, e2 = int(spikes.min()), int(spikes.max())
+            else:
+                s2, e2 = max(0, lo - grow), min(len(q) - 1, hi + grow)
+            _interp_frames(q, root, s2, e2)
+            replaced[s2:e2 + 1] = True
+    return int(replaced.sum()), (P if fresh else None)
+
+
+def lift_ground(P: np.ndarray, root: np.ndarray, fps: float, height: float) -> int:
+    """Raise the root where a joint is in the floor past the warning depth (root and
+    the positions ``P`` of the same motion, in place). Returns the frames raised."""
+    scale = height / V.REST_HEIGHT
+    depth = (V.JOINT_RADIUS * scale)[None] - P[:, :, 2]
+    worst = depth.max(1)
+    need = np.where(worst > V.GROUND_WARN * scale, worst, 0.0)
+    if not need.any():
+        return 0
+    win = max(1, int(round(LIFT_WINDOW_S * fps)))
+    lift = gaussian_filter1d(maximum_filter1d(need, win, mode="nearest"),
+                             max(0.5, LIFT_SIGMA_S * fps), mode="nearest")
+    lift = np.maximum(lift, need)
+    root[:, 2] += lift
+    P[:, :, 2] += lift[:, None]
+    return int((lift > 1e-6).sum())
+
+
+def _lock_targets(P, fps, height, low, contacts):
+    """Per foot (T, 3) ankle targets and (T,) weights for the sliding contacts."""
+    T = len(P)
+    blend = max(1, int(round(BLEND_S * fps)))
+    scale = height / V.REST_HEIGHT
+    out = []
+    count = 0
+    for f, intervals in enumerate(V.foot_skating(P, fps, height, low)):
+        ankle = (M.L_ANKLE, M.R_ANKLE)[f]
+        target = P[:, ankle].copy()
+        weight = np.zeros(T)
+        for s, e, slid in intervals:
+            if slid <= V.SKATE_WARN * scale:
+                continue
+            count += 1
+            planted = contacts[s:e + 1, 2 * f] | contacts[s:e + 1, 2 * f + 1]
+            frames = np.arange(s, e + 1)[planted] if planted.sum() >= 2 else np.arange(s, e + 1)
+            pin = P[frames, ankle].mean(0)
+            lo, hi = max(0, s - blend), min(T - 1, e + blend)
+            ramp = np.ones(hi - lo + 1)
+            pre = np.arange(lo, s)
+            post = np.arange(e + 1, hi + 1)
+            ramp[: len(pre)] = (pre - (s - blend - 1)) / (blend + 1)
+            ramp[len(ramp) - len(post):] = ((e + blend + 1) - post) / (blend + 1)
+            take = ramp >= weight[lo:hi + 1]
+            idx = np.arange(lo, hi + 1)[take]
+            weight[idx] = ramp[take]
+            target[idx] = pin
+        out.append((target, weight))
+    return out, count
+
+
+def lock_feet(q: np.ndarray, root: np.ndarray, fps: float, height: float, P=None, G=None):
+    """Foot locking by IK. Returns (new q, new root, number of contacts locked, new
+    positions or None when nothing changed)."""
+    if P is None or G is None:
+        P, G = ik._world(q, root)
+    ground = V.contact_ground(P, height)
+    low = V.feet_low(P, height, ground)
+    contacts = M.contacts_from_positions(P, fps, height=height, ground=ground)
+    locks, count = _lock_targets(P, fps, height, low, contacts)
+    if count == 0:
+        return q, root, 0, P
+    # root correction where a pinned leg cannot reach its target
+    shift = np.zeros_like(root)
+    for f, (target, weight) in enumerate(locks):
+        hip, knee, ankle = (ik.JOINT[n] for n in ik.LIMBS[("L_leg", "R_leg")[f]])
+        reach = 0.995 * (np.linalg.norm(P[:, knee] - P[:, hip], axis=-1)
+                         + np.linalg.norm(P[:, ankle] - P[:, knee], axis=-1))
+        goal = P[:, ankle] + weight[:, None] * (target - P[:, ankle])
+        d = goal - P[:, hip]
+        dist = np.linalg.norm(d, axis=-1)
+        excess = np.maximum(0.0, dist - reach)
+        need = d / np.maximum(dist, 1e-9)[:, None] * excess[:, None]
+        bigger = np.linalg.norm(need, axis=-1) > np.linalg.norm(shift, axis=-1)
+        shift[bigger] = need[bigger]
+    if np.abs(shift).max() > 1e-6:
+        sigma = max(0.5, 0.05 * fps)
+        smooth = gaussian_filter1d(shift, sigma, axis=0, mode="nearest")
+        # never less than needed where it is needed
+        mag = np.linalg.norm(shift, axis=-1)
+        smag = np.linalg.norm(smooth, axis=-1)
+        smooth = np.where((smag < mag)[:, None], shift, smooth)
+        root = root + smooth
+        P = P + smooth[:, None, :]  # a root translation moves every joint alike
+    q_new = q
+    for f, (target, weight) in enumerate(locks):
+        if not weight.any():
+            continue
+        # the legs are independent given the root: both solve on the same FK
+        q_leg, _ = ik.solve_limb(q, root, ("L_leg", "R_leg")[f], target, weight, positions=P, global_rot=G)
+        joints = [ik.JOINT[n] for n in ik.LIMBS[("L_leg", "R_leg")[f]]]
+        q_new = q_new.copy() if q_new is q else q_new
+        q_new[:, joints] = q_leg[:, joints]
+    return q_new, root, count, None
+
+
+def _beat_shift(before_P, after_P, fps) -> float:
+    """Largest distance (input frames) from a kinetic beat before to the nearest after."""
+    kb = M.kinetic_beats(before_P, fps)
+    ka = M.kinetic_beats(after_P, fps)
+    if len(kb) == 0:
+        return 0.0
+    if len(ka) == 0:
+        return float("inf")
+    return float(np.max(np.min(np.abs(kb[:, None] - ka[None, :]), axis=1)) * fps)
+
+
+def repair(motion: Motion, music_beats=None, *, before: V.Report | None = None):
+    """Fix flips, pops, joint limits, ground penetration and foot skating.
+
+    ``music_beats``: beat times in seconds (or MusicFeatures / a dict with beats and
+    sections), used only for the before and after reports. Returns
+    (repaired Motion, before Report, after Report).
+    """
+    if before is None:
+        before = V.validate(motion, music_beats)
+    before_positions = motion._positions if motion._positions is not None else \
+        V.forward_kinematics(motion.rotations, motion.root_translation, False)[0]
+    height = V.REST_HEIGHT
+    fps = motion.fps
+    q = motion.rotations.copy()
+    root = motion.root_translation.copy()
+    stats = {}
+    stats["flips"] = fix_flips(q, root, fps)
+    stats["pop_frames"], P = fix_pops(q, root, fps, height)
+    q, clamped = JL.clamp(q, "error")
+    stats["clamped_frames"] = int(clamped.any(1).sum())
+    P, G = V.forward_kinematics(q, root)
+    lifted = lift_ground(P, root, fps, height)
+    q, root, locked, P = lock_feet(q, root, fps, height, P, G)
+    if P is None:
+        P = V.forward_kinematics(q, root, False)[0]
+    lifted += lift_ground(P, root, fps, height)
+    stats["lifted_frames"] = lifted
+    stats["locked_contacts"] = locked
+    fixed = Motion(q, root, fps, None, motion.name)
+    fixed._positions = P
+    after = V.validate(fixed, music_beats)
+    stats["kinetic_beat_shift_frames"] = _beat_shift(before_positions, fixed.positions, fps)
+    after.summary["repairs"] = stats
+    return fixed, before, after

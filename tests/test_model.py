@@ -1,0 +1,132 @@
+"""The GAN's shapes, determinism, model files and a real (tiny) training run."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from engine.checkpoint import load_model, save_model
+from engine.errors import ChoreoError
+from engine.generate import generate_from_conditioning
+from engine.model import FEATURES, Discriminator, Generator, ModelConfig
+from engine.train import TrainConfig, build_training_set, train
+
+STYLES = ["a", "b"]
+
+
+def _model(tmp_path, attention=True):
+    torch.manual_seed(0)
+    cfg = ModelConfig(cond_dims=5, styles=2, width=16, attention=attention)
+    gen = Generator(cfg).eval()
+    stats = {"mean": torch.zeros(FEATURES), "std": torch.full((FEATURES,), 0.1),
+             "low": torch.full((2, FEATURES), -3.0), "high": torch.full((2, FEATURES), 3.0),
+             "style_mean": torch.zeros(2, FEATURES)}
+    stats["style_mean"][:, [0, 4]] = 1.0  # identity rotations in 6D
+    path = tmp_path / "m.safetensors"
+    save_model(path, gen, stats, STYLES)
+    return path
+
+
+def _cond(frames, seed=0):
+    rng = np.random.default_rng(seed)
+    phase = (np.arange(frames) / 15.0) % 1.0
+    return np.stack([np.sin(2 * np.pi * phase), np.cos(2 * np.pi * phase),
+                     rng.random(frames), rng.random(frames), np.full(frames, 0.6)], 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("frames", [1, 7, 128, 1001])
+def test_any_length_in_one_pass(frames):
+    gen = Generator(ModelConfig(cond_dims=5, styles=2, width=16)).eval()
+    with torch.no_grad():
+        out = gen(torch.randn(1, frames, 5), torch.randn(1, gen.noise_length(frames), 32), torch.tensor([1]))
+    assert out.shape == (1, frames, FEATURES) and torch.isfinite(out).all()
+
+
+def test_discriminator_scores_patches():
+    d = Discriminator(ModelConfig(cond_dims=5, styles=2, width=16))
+    score, hidden = d(torch.randn(3, 64, FEATURES - 4), torch.randn(3, 64, 72), torch.randn(3, 64, 5),
+                      torch.tensor([0, 1, 0]))
+    assert score.shape == (3, 16) and hidden.shape[0] == 3
+
+
+def test_attention_is_local_and_linear():
+    """A change at the start of a long song does not reach frames far away."""
+    gen = Generator(ModelConfig(cond_dims=5, styles=2, width=16)).eval()
+    cond = torch.randn(1, 2048, 5)
+    noise = torch.randn(1, 256, 32)
+    with torch.no_grad():
+        a = gen(cond, noise, torch.tensor([0]))
+        cond[:, :8] += 5
+        b = gen(cond, noise, torch.tensor([0]))
+    assert not torch.allclose(a[:, :8], b[:, :8])
+    assert torch.allclose(a[:, 1024:], b[:, 1024:])
+
+
+def test_same_seed_same_dance_other_seed_other_dance(tmp_path):
+    model = load_model(_model(tmp_path))
+    cond = _cond(200)
+    a = generate_from_conditioning(cond, "a", 3, model)
+    b = generate_from_conditioning(cond, "a", 3, model)
+    c = generate_from_conditioning(cond, "a", 4, model)
+    assert np.array_equal(a.rotations, b.rotations)
+    assert np.abs(a.rotations - c.rotations).max() > 1e-3
+    assert a.frames == 200 and a.fps == 30
+
+
+def test_bad_style_bad_files_and_empty_range(tmp_path):
+    path = _model(tmp_path)
+    model = load_model(path)
+    with pytest.raises(ChoreoError, match="available styles: a, b"):
+        generate_from_conditioning(_cond(50), "tango", 0, model)
+    with pytest.raises(ChoreoError, match="empty"):
+        generate_from_conditioning(_cond(0), "a", 0, model)
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ChoreoError, match="corrupt"):
+        load_model(corrupt)
+    pickled = tmp_path / "weights.safetensors"
+    torch.save({"x": torch.zeros(2)}, pickled)  # a pickle, not safetensors
+    with pytest.raises(ChoreoError):
+        load_model(pickled)
+    other = tmp_path / "other.safetensors"
+    bigger = Generator(ModelConfig(cond_dims=5, styles=2, width=24))
+    bigger.cfg = ModelConfig(cond_dims=5, styles=2, width=16)  # weights and config disagree
+    save_model(other, bigger, model[1], STYLES)
+    with pytest.raises(ChoreoError, match="does not match"):
+        load_model(other)
+
+
+def test_nan_guard(tmp_path):
+    generator, stats, styles, meta = load_model(_model(tmp_path))
+    stats = dict(stats, std=torch.full((FEATURES,), float("nan")))
+    with pytest.raises(ChoreoError, match="NaN"):
+        generate_from_conditioning(_cond(40), "a", 0, (generator, stats, styles, meta))
+
+
+@pytest.fixture(scope="module")
+def tiny_data(shared_data, tmp_path_factory):
+    """Two real salsa takes (lead and follow) as a two-style training folder."""
+    root = tmp_path_factory.mktemp("mocap")
+    for style, take in (("lead", "60_05_scaled.bvh.gz"), ("follow", "61_05_scaled.bvh.gz")):
+        (root / style).mkdir()
+        shutil.copy(shared_data / "mocap" / "cmu_salsa" / take, root / style / take)
+    return root
+
+
+def test_training_runs_resumes_and_is_deterministic(tiny_data, tmp_path):
+    cfg = TrainConfig(steps=2, batch=4, width=16, save_every=1)
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    quiet = dict(log=lambda *_: None, data=build_training_set(tiny_data, log=lambda *_: None))
+    assert train(tiny_data, a, cfg, **quiet) == 2
+    assert train(tiny_data, b, cfg, **quiet) == 2
+    wa, wb = load_model(a)[0].state_dict(), load_model(b)[0].state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    gen, _, styles, meta = load_model(a)
+    assert styles == ["follow", "lead"] and meta["step"] == "2"
+    more = TrainConfig(steps=3, batch=4, width=16, save_every=1)
+    assert train(tiny_data, a, more, resume=True, **quiet) == 3
+    ablated = TrainConfig(steps=1, batch=4, width=16, sync=False, attention=False, structure=False)
+    assert train(tiny_data, tmp_path / "c.safetensors", ablated, **quiet) == 1
