@@ -180,10 +180,28 @@ def _findings(result: dict) -> dict:
     return counts
 
 
+class _StdoutToStderr:
+    """Send everything printed (Blender's C code included) to stderr, so that with
+    --json stdout holds nothing but the JSON summary."""
+
+    def __enter__(self):
+        sys.stdout.flush()
+        self.saved = os.dup(1)
+        os.dup2(2, 1)
+        return self
+
+    def __exit__(self, *exc):
+        sys.stdout.flush()
+        os.dup2(self.saved, 1)
+        os.close(self.saved)
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(_argv() if argv is None else argv)
     try:
-        summary = run(args)
+        with _StdoutToStderr():
+            summary = run(args)
     except BatchError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return exc.code

@@ -37,8 +37,8 @@ def load_audio(
     with _open(path) as snd:
         native_sr = snd.samplerate
         first, last = _frame_range(snd, start, end)
-        snd.seek(first)
         try:
+            snd.seek(first)
             data = snd.read(last - first, dtype="float32", always_2d=True)
         except sf.LibsndfileError as exc:
             raise ChoreoError(f"cannot decode {path.name}: the file is corrupt ({exc.error_string})") from exc

@@ -44,10 +44,12 @@ JUMP_SPREAD_S = 0.05  # half-width over which a one-way rotation jump is spread
 LIFT_WINDOW_S, LIFT_SIGMA_S = 0.3, 0.08
 
 
-def _interp_frames(q: np.ndarray, root: np.ndarray, s: int, e: int, joints=None):
+def _interp_frames(q: np.ndarray, root: np.ndarray, s: int, e: int, joints=None, mask=None):
     """Replace frames s..e (inclusive) by slerp/lerp between s-1 and e+1 (in place).
-    At the clip's ends the one good neighbour is held."""
+    At the clip's ends the one good neighbour is held. ``mask`` (T,) bool records them."""
     T = len(q)
+    if mask is not None:
+        mask[max(0, s):e + 1] = True
     a, b = s - 1, e + 1
     if a < 0 and b >= T:
         return
@@ -65,16 +67,16 @@ def _interp_frames(q: np.ndarray, root: np.ndarray, s: int, e: int, joints=None)
         root[s:e + 1] = root[a] * (1 - t[:, None]) + root[b] * t[:, None]
 
 
-def fix_flips(q: np.ndarray, root: np.ndarray, fps: float) -> int:
+def fix_flips(q: np.ndarray, root: np.ndarray, fps: float, mask=None) -> int:
     """Slerp over flip segments and spread one-way jumps (in place). Returns the count."""
     found = V.find_flips(q, fps)
     half = max(1, int(round(JUMP_SPREAD_S * fps)))
     for j, s, e, _, returned in found:
         if returned:
-            _interp_frames(q, root, s, e, joints=j)
+            _interp_frames(q, root, s, e, joints=j, mask=mask)
         else:  # frames s and s+1 straddle the jump: spread it over a window
             lo, hi = max(0, s - half + 1), min(len(q) - 1, e + half - 1)
-            _interp_frames(q, root, lo, hi, joints=j)
+            _interp_frames(q, root, lo, hi, joints=j, mask=mask)
     return len(found)
 
 
@@ -89,7 +91,7 @@ def _pop_mask(P: np.ndarray, fps: float, height: float) -> np.ndarray:
     return bad
 
 
-def fix_pops(q: np.ndarray, root: np.ndarray, fps: float, height: float):
+def fix_pops(q: np.ndarray, root: np.ndarray, fps: float, height: float, mask=None):
     """Interpolate over frames that break the dynamic error limits (in place).
     Returns (number of frames replaced, positions of the result or None)."""
     k = V._stride(fps)
@@ -116,7 +118,7 @@ def fix_pops(q: np.ndarray, root: np.ndarray, fps: float, height: float):
                 s2, e2 = int(spikes.min()), int(spikes.max())
             else:
                 s2, e2 = max(0, lo - grow), min(len(q) - 1, hi + grow)
-            _interp_frames(q, root, s2, e2)
+            _interp_frames(q, root, s2, e2, mask=mask)
             replaced[s2:e2 + 1] = True
     return int(replaced.sum()), (P if fresh else None)
 
@@ -216,15 +218,80 @@ def lock_feet(q: np.ndarray, root: np.ndarray, fps: float, height: float, P=None
     return q_new, root, count, None
 
 
-def _beat_shift(before_P, after_P, fps) -> float:
-    """Largest distance (input frames) from a kinetic beat before to the nearest after."""
+BEAT_GUARD_S = 0.35  # kinetic beats this close to a rebuilt pop/flip/clamp may move
+REVERT_HALF_S, REVERT_RAMP_S = 0.35, 0.1  # window around a moved beat given back
+
+
+def _guarded(kb: np.ndarray, changed, fps: float) -> np.ndarray:
+    """Mask of kinetic beats (s) not within BEAT_GUARD_S of a ``changed`` frame."""
+    if changed is None or not changed.any() or len(kb) == 0:
+        return np.ones(len(kb), dtype=bool)
+    guard = int(round(BEAT_GUARD_S * fps))
+    near = maximum_filter1d(changed.astype(np.uint8), 2 * guard + 1, mode="constant") > 0
+    idx = np.clip(np.rint(kb * fps).astype(int), 0, len(changed) - 1)
+    return ~near[idx]
+
+
+def beat_shifts(before_P, after_P, fps, changed=None):
+    """(kinetic beats before (s), their shift to the nearest beat after in input frames,
+    kept mask): beats within BEAT_GUARD_S of a ``changed`` frame (rebuilt over a pop,
+    flip or clamp, where the speed curve had a spike) are not kept."""
     kb = M.kinetic_beats(before_P, fps)
     ka = M.kinetic_beats(after_P, fps)
-    if len(kb) == 0:
-        return 0.0
+    keep = _guarded(kb, changed, fps)
     if len(ka) == 0:
-        return float("inf")
-    return float(np.max(np.min(np.abs(kb[:, None] - ka[None, :]), axis=1)) * fps)
+        return kb, np.full(len(kb), np.inf), keep
+    shift = np.min(np.abs(kb[:, None] - ka[None, :]), axis=1) * fps if len(kb) else np.zeros(0)
+    return kb, shift, keep
+
+
+def beat_shift(before_P, after_P, fps, changed=None) -> tuple[float, int]:
+    """(largest shift of a kept kinetic beat in input frames, number not kept)."""
+    _, shift, keep = beat_shifts(before_P, after_P, fps, changed)
+    return (float(shift[keep].max()) if keep.any() else 0.0), int((~keep).sum())
+
+
+def _blend(q_a, root_a, q_b, root_b, w):
+    """Per-frame blend from (q_a, root_a) at w = 0 to (q_b, root_b) at w = 1."""
+    q = q_b.copy()
+    root = root_b.copy()
+    part = w < 1
+    if part.any():
+        n = int(part.sum())
+        q[part] = quat_slerp(q_a[part], q_b[part], np.broadcast_to(w[part, None], (n, q.shape[1])))
+        root[part] = root_a[part] + w[part, None] * (root_b[part] - root_a[part])
+    return q, root
+
+
+def keep_beats(before_P, q_pre, root_pre, q_fix, root_fix, fps, changed, passes: int = 3):
+    """Give back the foot-lock and ground changes around kinetic beats that moved by
+    more than one frame, until none does (or ``passes`` run out).
+    Returns (q, root, positions, number of beats whose window was given back)."""
+    kb = M.kinetic_beats(before_P, fps)
+    keep = _guarded(kb, changed, fps)
+    w = np.ones(len(q_fix))
+    half, ramp = int(round(REVERT_HALF_S * fps)), max(1, int(round(REVERT_RAMP_S * fps)))
+    q, root = q_fix, root_fix
+    P = V.forward_kinematics(q, root, False)[0]
+    given = 0
+    for _ in range(passes):
+        ka = M.kinetic_beats(P, fps)
+        if len(kb) == 0:
+            break
+        shift = (np.min(np.abs(kb[:, None] - ka[None, :]), axis=1) * fps if len(ka)
+                 else np.full(len(kb), np.inf))
+        moved = keep & (shift > 1.0 + 1e-6)
+        if not moved.any():
+            break
+        for t in kb[moved]:
+            c = int(round(t * fps))
+            frames = np.arange(max(0, c - half - ramp), min(len(w), c + half + ramp + 1))
+            dist = np.maximum(0, np.abs(frames - c) - half)
+            w[frames] = np.minimum(w[frames], np.clip(dist / ramp, 0, 1))
+            given += 1
+        q, root = _blend(q_pre, root_pre, q_fix, root_fix, w)
+        P = V.forward_kinematics(q, root, False)[0]
+    return q, root, P, given
 
 
 def repair(motion: Motion, music_beats=None, *, before: V.Report | None = None):
@@ -243,10 +310,13 @@ def repair(motion: Motion, music_beats=None, *, before: V.Report | None = None):
     q = motion.rotations.copy()
     root = motion.root_translation.copy()
     stats = {}
-    stats["flips"] = fix_flips(q, root, fps)
-    stats["pop_frames"], P = fix_pops(q, root, fps, height)
+    changed = np.zeros(len(q), dtype=bool)
+    stats["flips"] = fix_flips(q, root, fps, changed)
+    stats["pop_frames"], P = fix_pops(q, root, fps, height, changed)
     q, clamped = JL.clamp(q, "error")
+    changed |= clamped.any(1)
     stats["clamped_frames"] = int(clamped.any(1).sum())
+    q_pre, root_pre = q.copy(), root.copy()
     P, G = V.forward_kinematics(q, root)
     lifted = lift_ground(P, root, fps, height)
     q, root, locked, P = lock_feet(q, root, fps, height, P, G)
@@ -255,9 +325,13 @@ def repair(motion: Motion, music_beats=None, *, before: V.Report | None = None):
     lifted += lift_ground(P, root, fps, height)
     stats["lifted_frames"] = lifted
     stats["locked_contacts"] = locked
+    q, root, P, given = keep_beats(before_positions, q_pre, root_pre, q, root, fps, changed)
+    stats["beat_windows_given_back"] = given
     fixed = Motion(q, root, fps, None, motion.name)
     fixed._positions = P
     after = V.validate(fixed, music_beats)
-    stats["kinetic_beat_shift_frames"] = _beat_shift(before_positions, fixed.positions, fps)
+    shift, near = beat_shift(before_positions, fixed.positions, fps, changed)
+    stats["kinetic_beat_shift_frames"] = round(shift, 3)
+    stats["kinetic_beats_near_pop_fixes"] = near
     after.summary["repairs"] = stats
     return fixed, before, after

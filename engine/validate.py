@@ -137,9 +137,9 @@ FROZEN_MIN_S = 2.0
 BEAT_TOLERANCE = 0.1  # seconds between a music beat and the nearest kinetic beat
 COMPOSED_WINDOW = 0.5  # seconds at the start and end that should be calm
 
-# Score: 100 - sum over kinds of min(KIND_CAP, sum of W[severity] * (1 + min(seconds, 4)))
-SEVERITY_WEIGHT = {"info": 0.2, "warning": 1.5, "error": 8.0}
-KIND_CAP = 35.0
+# Score: 100 - sum over kinds and severities of min(cap, weight * (events + seconds)).
+SEVERITY_WEIGHT = {"info": 0.1, "warning": 1.0, "error": 5.0}
+SEVERITY_CAP = {"info": 2.0, "warning": 8.0, "error": 25.0}
 
 
 @dataclass
@@ -278,7 +278,8 @@ def norm3(v: np.ndarray) -> np.ndarray:
 
 def _matrices_t_last(q: np.ndarray) -> np.ndarray:
     """(T, J, 4) wxyz quaternions to (J, 3, 3, T) rotation matrices."""
-    w, x, y, z = (np.ascontiguousarray(q[..., i].T) for i in range(4))
+    qt = np.ascontiguousarray(np.transpose(q, (2, 1, 0)))  # (4, J, T): one copy
+    w, x, y, z = qt
     n = 1.0 / np.sqrt(w * w + x * x + y * y + z * z)
     w, x, y, z = w * n, x * n, y * n, z * n
     m = np.empty((q.shape[1], 3, 3, q.shape[0]))
@@ -406,22 +407,22 @@ def find_flips(rotations: np.ndarray, fps: float) -> list[tuple[int, int, int, f
     return out
 
 
+def dot3(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
+
+
 def _segment_distance(p1, q1, p2, q2):
     """Closest distance between segments p1-q1 and p2-q2, all (..., 3) (Ericson 5.1.9)."""
     d1, d2, r = q1 - p1, q2 - p2, p1 - p2
-    a = np.sum(d1 * d1, -1)
-    e = np.sum(d2 * d2, -1)
-    f = np.sum(d2 * r, -1)
-    c = np.sum(d1 * r, -1)
-    b = np.sum(d1 * d2, -1)
+    a, e, f, c, b = dot3(d1, d1), dot3(d2, d2), dot3(d2, r), dot3(d1, r), dot3(d1, d2)
+    a_safe, e_safe = np.maximum(a, 1e-12), np.maximum(e, 1e-12)
     denom = a * e - b * b
-    s = np.where(denom > 1e-12, np.clip((b * f - c * e) / np.where(denom > 1e-12, denom, 1.0), 0, 1), 0.0)
-    t = (b * s + f) / np.maximum(e, 1e-12)
-    s = np.where(t < 0, np.clip(-c / np.maximum(a, 1e-12), 0, 1), np.where(t > 1, np.clip((b - c) / np.maximum(a, 1e-12), 0, 1), s))
+    ok = denom > 1e-12
+    s = np.where(ok, np.clip((b * f - c * e) / np.where(ok, denom, 1.0), 0, 1), 0.0)
+    t = (b * s + f) / e_safe
+    s = np.where(t < 0, np.clip(-c / a_safe, 0, 1), np.where(t > 1, np.clip((b - c) / a_safe, 0, 1), s))
     t = np.clip(t, 0, 1)
-    c1 = p1 + d1 * s[..., None]
-    c2 = p2 + d2 * t[..., None]
-    return norm3(c1 - c2)
+    return norm3(p1 + d1 * s[..., None] - p2 - d2 * t[..., None])
 
 
 def center_of_mass(positions: np.ndarray) -> np.ndarray:
@@ -891,23 +892,35 @@ def _check_sections(ctx: _Ctx, sections, metrics: dict):
 # ------------------------------------------------------------------ entry point
 
 
-def summarize(violations: list[Violation], fps: float) -> dict:
+def summarize(violations: list[Violation], fps: float, frames: int) -> dict:
+    """Counts by kind and severity, and the score (docs/validator.md).
+
+    Per kind and severity, the violations' frame ranges are united; ``events`` is the
+    number of separate ranges and ``seconds`` the frames they cover over ``fps``.
+    penalty = SEVERITY_WEIGHT * (events + seconds), capped at SEVERITY_CAP per kind and
+    severity; score = max(0, 100 - the sum of all penalties).
+    """
     by_kind: dict[str, dict[str, int]] = {}
-    penalty: dict[str, float] = {}
+    masks: dict[tuple[str, str], np.ndarray] = {}
     for v in violations:
         counts = by_kind.setdefault(v.kind, {s: 0 for s in SEVERITIES})
         counts[v.severity] += 1
-        seconds = (v.end - v.start + 1) / fps
-        penalty[v.kind] = penalty.get(v.kind, 0.0) + SEVERITY_WEIGHT[v.severity] * (1 + min(seconds, 4.0))
-    total = sum(min(KIND_CAP, p) for p in penalty.values())
+        mask = masks.setdefault((v.kind, v.severity), np.zeros(max(frames, 1), dtype=bool))
+        mask[max(0, v.start):min(frames, v.end + 1)] = True
+    penalties: dict[str, float] = {}
+    for (kind, sev), mask in masks.items():
+        events = len(runs(mask))
+        seconds = mask.sum() / fps
+        p = min(SEVERITY_CAP[sev], SEVERITY_WEIGHT[sev] * (events + seconds))
+        penalties[kind] = penalties.get(kind, 0.0) + p
     counts = {s: sum(1 for v in violations if v.severity == s) for s in SEVERITIES}
     return {
         "errors": counts["error"],
         "warnings": counts["warning"],
         "infos": counts["info"],
         "by_kind": dict(sorted(by_kind.items())),
-        "penalties": {k: round(min(KIND_CAP, p), 2) for k, p in sorted(penalty.items())},
-        "score": round(max(0.0, 100.0 - total), 1),
+        "penalties": {k: round(p, 2) for k, p in sorted(penalties.items())},
+        "score": round(max(0.0, 100.0 - sum(penalties.values())), 1),
     }
 
 
@@ -996,4 +1009,4 @@ def validate(motion=None, music=None, *, positions=None, fps: float | None = Non
             _check_sections(ctx, sections, metrics)
     metrics["jitter"] = M.jitter(P, fps) if len(P) >= 8 else float("nan")
     violations = sorted(ctx.out, key=lambda v: (v.start, v.kind, v.joint or ""))
-    return Report(float(fps), int(len(P)), violations, summarize(violations, fps), metrics)
+    return Report(float(fps), int(len(P)), violations, summarize(violations, fps, len(P)), metrics)
