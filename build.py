@@ -110,7 +110,9 @@ def typecheck() -> int:
 
 def demo(args: list[str]) -> int:
     """The README's main job: the bundled song danced by the bundled rig."""
-    setup()
+    if sys.version_info[:2] != (3, 11):
+        sys.exit(f"error: Choreo needs Python 3.11; this is {sys.version.split()[0]}")
+    ensure_env(".venv", ENVIRONMENTS[".venv"])  # the engine and bpy 4.5: all the demo needs
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     cmd = [str(_python(".venv")), "-m", "blender_addon.demo", "--out", str(ROOT / "out"), *args]
     returncode = subprocess.run(cmd, cwd=ROOT, env=env).returncode

@@ -51,36 +51,42 @@ def build_dance(minutes: float, fps: float) -> Motion:
     return Motion(np.concatenate(rots)[:need], np.concatenate(roots)[:need], fps, name="bench")
 
 
+def _timed(fn):
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--repeat", type=int, default=3, help="runs; the fastest is reported")
     args = parser.parse_args()
     dance = build_dance(args.minutes, args.fps)
     duration = dance.duration
     print(f"dance: {dance.frames} frames at {dance.fps:g} fps = {duration:.0f} s "
           f"({len(TAKES)} real takes tiled)")
 
-    fresh = Motion(dance.rotations, dance.root_translation, dance.fps, name="bench")
-    t0 = time.perf_counter()
-    report = validate(fresh)
-    t_validate = time.perf_counter() - t0
+    def fresh():
+        return Motion(dance.rotations, dance.root_translation, dance.fps, name="bench")
 
-    fresh = Motion(dance.rotations, dance.root_translation, dance.fps, name="bench")
-    t0 = time.perf_counter()
-    fixed, before, after = repair(fresh, before=report)
-    t_repair = time.perf_counter() - t0
-
-    total = t_validate + t_repair
+    best = None
+    for _ in range(max(1, args.repeat)):
+        report, tv, cv = _timed(lambda: validate(fresh()))
+        (fixed, before, after), tr, cr = _timed(lambda: repair(fresh(), before=report))
+        run = (tv + tr, tv, tr, cv, cr)
+        best = run if best is None or run[0] < best[0] else best
+    total, tv, tr, cv, cr = best
     s = report.summary
-    print(f"validate : {t_validate:6.2f} s   {t_validate / duration:.5f} s per s of dance "
-          f"({duration / t_validate:.0f}x real time); {s['errors']} errors, "
-          f"{s['warnings']} warnings, score {s['score']}")
-    print(f"repair   : {t_repair:6.2f} s   {t_repair / duration:.5f} s per s of dance "
+    print(f"validate : {tv:6.2f} s wall ({cv:5.2f} s CPU)  {tv / duration:.5f} s per s of dance "
+          f"({duration / tv:.0f}x real time); {s['errors']} errors, {s['warnings']} warnings, "
+          f"score {s['score']}")
+    print(f"repair   : {tr:6.2f} s wall ({cr:5.2f} s CPU)  {tr / duration:.5f} s per s of dance "
           f"(fixes + re-validation); after: {after.summary['errors']} errors, "
           f"score {after.summary['score']}")
-    print(f"total    : {total:6.2f} s   {total / duration:.5f} s per s of dance "
-          f"({duration / total:.0f}x real time; target: under 2 s)")
+    print(f"total    : {total:6.2f} s wall ({cv + cr:5.2f} s CPU)  {total / duration:.5f} s per s of "
+          f"dance ({duration / total:.0f}x real time; target: under 2 s); best of {args.repeat}")
     print(f"repairs  : {after.summary['repairs']}")
 
 

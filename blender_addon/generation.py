@@ -121,9 +121,14 @@ def _json_default(value):
 
 
 def _export_rest(obj, path: Path) -> None:
+    from .errors import ChoreoUserError
     from .rest_pose import export_rest
 
-    path.write_text(json.dumps(export_rest(obj), default=_json_default))
+    try:
+        rest = export_rest(obj)
+    except ChoreoUserError as exc:
+        raise GenerationError(str(exc)) from exc
+    path.write_text(json.dumps(rest, default=_json_default))
 
 
 def _run_dir(options: Options) -> tuple[str, Path]:
@@ -188,6 +193,29 @@ def plan_beats(scene, options: Options) -> Plan:
         raise GenerationError(str(exc)) from exc
     request = _request(span, options, out_dir, [], mode="beats")
     return Plan(scene.name, span, [], options, str(out_dir), request, run_id)
+
+
+def plan_detect(scene, objects: list, options: Options) -> Plan:
+    """A request that only detects each armature's rig preset (no audio)."""
+    for obj in objects:
+        check_armature(obj)
+    run_id, out_dir = _run_dir(options)
+    span = sound.SoundSpan("", "", compat.scene_fps(scene), 0.0, 0.0, 0.0, 0.0)
+    request = _request(span, options, out_dir, objects, mode="detect")
+    request.update(audio=None, start=None, end=None)
+    return Plan(scene.name, span, [o.name for o in objects], options, str(out_dir), request, run_id)
+
+
+def describe_rigs(result: dict) -> str:
+    """'Dancer: smpl (100%)' for each target of a detect or generate result."""
+    parts = []
+    for target in result.get("targets", []):
+        found = target if "preset" in target else next(iter(target.get("variations") or []), {})
+        if found.get("preset"):
+            confidence = found.get("confidence")
+            extra = f" ({confidence:.0%})" if isinstance(confidence, (int, float)) else ""
+            parts.append(f"{target['name']}: {found['preset']}{extra}")
+    return ", ".join(parts)
 
 
 def latest_generation(obj):
@@ -316,6 +344,17 @@ def _tag(action, plan: Plan, seed: int, variation: int, curves: str) -> None:
     action["choreo_start"] = float(plan.span.start)
 
 
+def curves_meta(path: str) -> dict:
+    """The JSON ``meta`` the engine stores beside the curves (preset, IK/FK switches...)."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return json.loads(str(data["meta"])) if "meta" in data.files else {}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
 def _mute_tracks(obj, action, mute: bool = True) -> list:
     changed = []
     for track, _strip in keying.generation_strips(obj, action):
@@ -336,9 +375,11 @@ def apply_result(scene, plan: Plan, result: dict) -> list:
                 raise GenerationError(f"armature {target['name']!r} was removed while generating: generate again")
             for v, var in enumerate(target["variations"]):
                 name = f"Choreo {obj.name} {plan.options.style} s{var['seed']}"
+                switches = curves_meta(var["curves"]).get("set_properties") or None
+                switches = {b: p for b, p in (switches or {}).items() if b in obj.pose.bones} or None
                 try:
                     action = keying.key_curves(obj, var["curves"], plan.span.frame_start, plan.span.fps,
-                                               action_name=name)
+                                               action_name=name, set_properties=switches)
                 except keying.KeyingError as exc:
                     raise GenerationError(f"cannot key {obj.name!r}: {exc}") from exc
                 made.append((obj, action))

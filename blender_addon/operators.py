@@ -159,8 +159,7 @@ class CHOREO_OT_generate(_EngineOperator):
     def apply(self, context, plan, result):
         actions = generation.apply_result(context.scene, plan, result)
         settings = context.scene.choreo
-        rigs = {v.get("preset") for t in result.get("targets", []) for v in t["variations"] if v.get("preset")}
-        settings.detected_rig = ", ".join(sorted(str(r) for r in rigs))
+        settings.detected_rig = generation.describe_rigs(result)
         report = settings.report_summary or "not validated"
         return (f"Keyed {len(actions)} dance(s) from frame {plan.span.frame_start:g} "
                 f"({result.get('tempo', 0):.0f} BPM); validation: {report}")
@@ -200,6 +199,22 @@ class CHOREO_OT_add_beat_markers(_EngineOperator):
         count = generation.add_markers_from(context.scene, plan, result["beats"])
         context.scene.choreo.beats_file = result["beats"]
         return f"Added {count} beat markers ({result.get('tempo', 0):.0f} BPM)"
+
+
+class CHOREO_OT_detect_rig(_EngineOperator):
+    """Detect which rig preset the armature(s) match, from the bone names"""
+
+    bl_idname = "choreo.detect_rig"
+    bl_label = "Detect Rig"
+
+    def plan(self, context):
+        return generation.plan_detect(context.scene, _targets(context), options_from(context))
+
+    def apply(self, context, plan, result):
+        context.scene.choreo.detected_rig = generation.describe_rigs(result) or "not recognised"
+        missing = [u for t in result.get("targets", []) for u in t.get("unmapped", [])]
+        note = f"; unmapped: {', '.join(missing[:6])}" if missing else ""
+        return f"Rig: {context.scene.choreo.detected_rig}{note}"
 
 
 class CHOREO_OT_remove_beat_markers(bpy.types.Operator):
@@ -261,5 +276,5 @@ class CHOREO_OT_jump_to_violation(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (CHOREO_OT_generate, CHOREO_OT_regenerate_range, CHOREO_OT_add_beat_markers,
+CLASSES = (CHOREO_OT_generate, CHOREO_OT_regenerate_range, CHOREO_OT_add_beat_markers, CHOREO_OT_detect_rig,
            CHOREO_OT_remove_beat_markers, CHOREO_OT_cancel, CHOREO_OT_jump_to_violation)

@@ -61,9 +61,10 @@ class CHOREO_PT_panel(bpy.types.Panel):
         col.prop(s, "armature")
         col.prop(s, "use_selected")
         col.label(text=_armature_hint(context))
-        row = col.row()
+        row = col.row(align=True)
         row.prop(s, "rig_preset")
-        if s.detected_rig and s.rig_preset == "AUTO":
+        row.operator("choreo.detect_rig", text="", icon="VIEWZOOM")
+        if s.detected_rig:
             col.label(text=f"detected: {s.detected_rig}")
 
         col = layout.column(align=True)

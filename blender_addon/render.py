@@ -57,7 +57,7 @@ def setup_preview(scene, filepath: str, frame_start: int, frame_end: int, resolu
     render.resolution_percentage = 100
     # Blender mixes the audio only through the sequencer; with nothing but sound strips
     # there, the picture still comes from the 3D scene. Other strips would replace it.
-    render.use_sequencer = all(strip.type == "SOUND" for strip in compat.all_strips(scene))
+    render.use_sequencer = all(getattr(strip, "type", "") == "SOUND" for strip in compat.all_strips(scene))
     render.use_compositing = False
     shading = scene.display.shading
     shading.light = "STUDIO"

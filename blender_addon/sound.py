@@ -11,7 +11,8 @@ integer number of frames) is the hard trim of the content and
 ``BKE_sound_add_scene_sound``: the audio entry starts at the left handle and
 skips ``(frame_offset_start + animation_offset_start) / fps - sound_offset``
 seconds of the file. The names are the same in 4.2, 4.5 and 5.0
-(``frame_offset_start`` is the soft trim, already inside ``frame_final_start``).
+(``frame_offset_start`` is the soft trim, already inside ``frame_final_start``),
+except that ``sound_offset`` only exists from 4.3 (read as 0 before).
 
 The dance covers the strip's visible range ``[frame_final_start,
 frame_final_end)`` unless a frame range is given; where the sound starts

@@ -52,7 +52,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine import rotations as R
 from engine.skeleton import JOINT, NUM_JOINTS, REST_OFFSETS, SMPL_NAMES, SMPL_PARENTS
 
 MAIN_CHILD = {
@@ -407,9 +406,15 @@ def clamp(rotations: np.ndarray, level: str = "error", margin: float = 0.5,
     are clamped in their de-twisted frame and put back in the parent's frame.
     ``frames`` (bool (T,)) restricts the clamp to those frames.
     """
+    if frames is not None:  # work on those frames only
+        out = np.array(rotations, dtype=np.float64, copy=True)
+        changed = np.zeros(out.shape[:2], dtype=bool)
+        idx = np.flatnonzero(np.asarray(frames, dtype=bool))
+        if len(idx):
+            out[idx], changed[idx] = clamp(out[idx], level, margin)
+        return out, changed
     q = np.array(rotations, dtype=np.float64, copy=True)
     changed = np.zeros(q.shape[:2], dtype=bool)
-    allowed = np.ones(len(q), dtype=bool) if frames is None else np.asarray(frames, bool)
     by_joint: dict[str, list[Check]] = {}
     for check in CHECKS:
         rng = check.limit.error if level == "error" else check.limit.warn
@@ -430,7 +435,7 @@ def clamp(rotations: np.ndarray, level: str = "error", margin: float = 0.5,
             lo, hi = check.limit.error if level == "error" else check.limit.warn
             swing, twist = swing_twist(cur, axis)
             value = _component(cur, swing, twist, check)
-            bad = ((value < lo) | (value > hi)) & allowed
+            bad = (value < lo) | (value > hi)
             if not bad.any():
                 continue
             hit |= bad

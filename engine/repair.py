@@ -44,6 +44,15 @@ JUMP_SPREAD_S = 0.05  # half-width over which a one-way rotation jump is spread
 LIFT_WINDOW_S, LIFT_SIGMA_S = 0.3, 0.08
 
 
+def _refresh(P: np.ndarray, q: np.ndarray, root: np.ndarray, frames) -> np.ndarray:
+    """Recompute the positions of ``frames`` (bool mask or indices) in place: forward
+    kinematics is per frame, so only frames whose pose changed need it."""
+    idx = np.flatnonzero(frames) if np.asarray(frames).dtype == bool else np.asarray(frames)
+    if len(idx):
+        P[idx] = V.forward_kinematics(q[idx], root[idx], False)[0]
+    return P
+
+
 def _interp_frames(q: np.ndarray, root: np.ndarray, s: int, e: int, joints=None, mask=None):
     """Replace frames s..e (inclusive) by slerp/lerp between s-1 and e+1 (in place).
     At the clip's ends the one good neighbour is held. ``mask`` (T,) bool records them."""
@@ -91,26 +100,26 @@ def _pop_mask(P: np.ndarray, fps: float, height: float) -> np.ndarray:
     return bad
 
 
-def fix_pops(q: np.ndarray, root: np.ndarray, fps: float, height: float, mask=None):
+def fix_pops(q: np.ndarray, root: np.ndarray, fps: float, height: float, mask=None, P=None):
     """Interpolate over frames that break the dynamic error limits (in place).
-    Returns (number of frames replaced, positions of the result or None)."""
+    ``P``: the positions of (q, root), updated in place (computed when None).
+    Returns (number of frames replaced, positions)."""
     k = V._stride(fps)
     ref = V.DYNAMIC_FACTORS["acceleration"][0]
     fe = V.DYNAMIC_FACTORS["acceleration"][2]
     replaced = np.zeros(len(q), dtype=bool)
-    P, fresh = None, False
-    for grow in range(POP_PASSES):
+    if P is None:
         P = V.forward_kinematics(q, root, False)[0]
-        fresh = True
+    for grow in range(POP_PASSES):
         bad = _pop_mask(P, fps, height)
         if not bad.any():
             break
-        fresh = False
         # native-rate accelerations pin a spike to its own frames
         acc1 = np.zeros(len(P))
         if len(P) > 2:
-            d2 = np.linalg.norm(P[2:] - 2 * P[1:-1] + P[:-2], axis=-1) * fps**2 / height
+            d2 = V.norm3(P[2:] - 2 * P[1:-1] + P[:-2]) * fps**2 / height
             acc1[1:-1] = (d2 / ref).max(1)
+        now = np.zeros(len(q), dtype=bool)
         for s, e in V.runs(bad, gap=k):
             lo, hi = max(0, s - k), min(len(q) - 1, e + k)
             spikes = np.flatnonzero(acc1[lo:hi + 1] > fe) + lo
@@ -119,8 +128,10 @@ def fix_pops(q: np.ndarray, root: np.ndarray, fps: float, height: float, mask=No
             else:
                 s2, e2 = max(0, lo - grow), min(len(q) - 1, hi + grow)
             _interp_frames(q, root, s2, e2, mask=mask)
-            replaced[s2:e2 + 1] = True
-    return int(replaced.sum()), (P if fresh else None)
+            now[s2:e2 + 1] = True
+        replaced |= now
+        _refresh(P, q, root, now)
+    return int(replaced.sum()), P
 
 
 def lift_ground(P: np.ndarray, root: np.ndarray, fps: float, height: float) -> int:
@@ -173,11 +184,11 @@ def _lock_targets(P, fps, height, low, contacts):
     return out, count
 
 
-def lock_feet(q: np.ndarray, root: np.ndarray, fps: float, height: float, P=None, G=None):
-    """Foot locking by IK. Returns (new q, new root, number of contacts locked, new
-    positions or None when nothing changed)."""
-    if P is None or G is None:
-        P, G = ik._world(q, root)
+def lock_feet(q: np.ndarray, root: np.ndarray, fps: float, height: float, P=None):
+    """Foot locking by IK. ``P``: positions of (q, root). Returns (new q, new root,
+    number of contacts locked, positions of the result)."""
+    if P is None:
+        P = V.forward_kinematics(q, root, False)[0]
     ground = V.contact_ground(P, height)
     low = V.feet_low(P, height, ground)
     contacts = M.contacts_from_positions(P, fps, height=height, ground=ground)
@@ -206,16 +217,24 @@ def lock_feet(q: np.ndarray, root: np.ndarray, fps: float, height: float, P=None
         smooth = np.where((smag < mag)[:, None], shift, smooth)
         root = root + smooth
         P = P + smooth[:, None, :]  # a root translation moves every joint alike
-    q_new = q
+    active = np.zeros(len(q), dtype=bool)
+    for _, weight in locks:
+        active |= weight > 0
+    idx = np.flatnonzero(active)
+    P_a, G_a = V.forward_kinematics(q[idx], root[idx])
+    q_new = q.copy()
     for f, (target, weight) in enumerate(locks):
         if not weight.any():
             continue
         # the legs are independent given the root: both solve on the same FK
-        q_leg, _ = ik.solve_limb(q, root, ("L_leg", "R_leg")[f], target, weight, positions=P, global_rot=G)
-        joints = [ik.JOINT[n] for n in ik.LIMBS[("L_leg", "R_leg")[f]]]
-        q_new = q_new.copy() if q_new is q else q_new
-        q_new[:, joints] = q_leg[:, joints]
-    return q_new, root, count, None
+        limb = ("L_leg", "R_leg")[f]
+        q_leg, _ = ik.solve_limb(q[idx], root[idx], limb, target[idx], weight[idx],
+                                 positions=P_a, global_rot=G_a)
+        joints = [ik.JOINT[n] for n in ik.LIMBS[limb]]
+        q_new[idx[:, None], joints] = q_leg[:, joints]
+    P = P.copy()
+    _refresh(P, q_new, root, idx)
+    return q_new, root, count, P
 
 
 BEAT_GUARD_S = 0.35  # kinetic beats this close to a rebuilt pop/flip/clamp may move
@@ -263,25 +282,29 @@ def _blend(q_a, root_a, q_b, root_b, w):
     return q, root
 
 
-def keep_beats(before_P, q_pre, root_pre, q_fix, root_fix, fps, changed, passes: int = 3):
+def keep_beats(before_P, q_pre, root_pre, q_fix, root_fix, fps, changed, P_fix=None,
+               passes: int = 3):
     """Give back the foot-lock and ground changes around kinetic beats that moved by
-    more than one frame, until none does (or ``passes`` run out).
-    Returns (q, root, positions, number of beats whose window was given back)."""
+    more than one frame, until none does (or ``passes`` run out). Beats near a
+    ``changed`` frame (a pop, flip or clamp rebuilt, an error-level ground or skating
+    fix) are left as the fix made them.
+    Returns (q, root, positions, windows given back, largest kept shift, beats not kept)."""
     kb = M.kinetic_beats(before_P, fps)
     keep = _guarded(kb, changed, fps)
     w = np.ones(len(q_fix))
     half, ramp = int(round(REVERT_HALF_S * fps)), max(1, int(round(REVERT_RAMP_S * fps)))
     q, root = q_fix, root_fix
-    P = V.forward_kinematics(q, root, False)[0]
+    P = V.forward_kinematics(q, root, False)[0] if P_fix is None else P_fix
     given = 0
-    for _ in range(passes):
+    shift = np.zeros(len(kb))
+    for n in range(passes + 1):
         ka = M.kinetic_beats(P, fps)
         if len(kb) == 0:
             break
         shift = (np.min(np.abs(kb[:, None] - ka[None, :]), axis=1) * fps if len(ka)
                  else np.full(len(kb), np.inf))
         moved = keep & (shift > 1.0 + 1e-6)
-        if not moved.any():
+        if not moved.any() or n == passes:
             break
         for t in kb[moved]:
             c = int(round(t * fps))
@@ -290,8 +313,9 @@ def keep_beats(before_P, q_pre, root_pre, q_fix, root_fix, fps, changed, passes:
             w[frames] = np.minimum(w[frames], np.clip(dist / ramp, 0, 1))
             given += 1
         q, root = _blend(q_pre, root_pre, q_fix, root_fix, w)
-        P = V.forward_kinematics(q, root, False)[0]
-    return q, root, P, given
+        P = _refresh(P.copy(), q, root, w < 1)
+    worst = float(shift[keep].max()) if keep.any() and len(shift) else 0.0
+    return q, root, P, given, worst, int((~keep).sum())
 
 
 def repair(motion: Motion, music_beats=None, *, before: V.Report | None = None):
@@ -312,26 +336,36 @@ def repair(motion: Motion, music_beats=None, *, before: V.Report | None = None):
     stats = {}
     changed = np.zeros(len(q), dtype=bool)
     stats["flips"] = fix_flips(q, root, fps, changed)
-    stats["pop_frames"], P = fix_pops(q, root, fps, height, changed)
-    q, clamped = JL.clamp(q, "error")
-    changed |= clamped.any(1)
-    stats["clamped_frames"] = int(clamped.any(1).sum())
+    P = _refresh(before_positions.copy(), q, root, changed)
+    stats["pop_frames"], P = fix_pops(q, root, fps, height, changed, P)
+    # clamp where the input broke a hard limit, or where a flip/pop was rebuilt
+    candidates = changed.copy()
+    for v in before.violations:
+        if v.kind == "joint_limit" and v.severity == "error":
+            candidates[max(0, v.start):v.end + 1] = True
+    q, clamped = JL.clamp(q, "error", frames=candidates)
+    clamped = clamped.any(1)
+    changed |= clamped
+    stats["clamped_frames"] = int(clamped.sum())
+    _refresh(P, q, root, clamped)
     q_pre, root_pre = q.copy(), root.copy()
-    P, G = V.forward_kinematics(q, root)
     lifted = lift_ground(P, root, fps, height)
-    q, root, locked, P = lock_feet(q, root, fps, height, P, G)
-    if P is None:
-        P = V.forward_kinematics(q, root, False)[0]
+    q, root, locked, P = lock_feet(q, root, fps, height, P)
     lifted += lift_ground(P, root, fps, height)
     stats["lifted_frames"] = lifted
     stats["locked_contacts"] = locked
-    q, root, P, given = keep_beats(before_positions, q_pre, root_pre, q, root, fps, changed)
+    # fixes of error-severity ground and skating problems are kept whatever they do to
+    # the beats; warning-level ones are given back around any beat they moved
+    for v in before.violations:
+        if v.severity == "error" and v.kind in ("ground", "foot_skate"):
+            changed[max(0, v.start):v.end + 1] = True
+    q, root, P, given, worst, near = keep_beats(before_positions, q_pre, root_pre, q, root, fps,
+                                                changed, P)
     stats["beat_windows_given_back"] = given
     fixed = Motion(q, root, fps, None, motion.name)
     fixed._positions = P
     after = V.validate(fixed, music_beats)
-    shift, near = beat_shift(before_positions, fixed.positions, fps, changed)
-    stats["kinetic_beat_shift_frames"] = round(shift, 3)
+    stats["kinetic_beat_shift_frames"] = round(worst, 3)
     stats["kinetic_beats_near_pop_fixes"] = near
     after.summary["repairs"] = stats
     return fixed, before, after

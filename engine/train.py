@@ -32,7 +32,7 @@ STRETCH_FACTORS = (0.8, 1.25)  # the takes pulse near 90 BPM; songs run faster
 @dataclass
 class TrainConfig:
     steps: int = 6000
-    batch: int = 32
+    batch: int = 16
     lr_g: float = 2e-4
     lr_d: float = 1e-4
     seed: int = 0
@@ -41,7 +41,7 @@ class TrainConfig:
     sync: bool = True
     attention: bool = True
     structure: bool = True
-    width: int = 96
+    width: int = 64
     weights: dict = field(default_factory=lambda: {
         "adv": 1.0, "fm": 1.0, "rec": 2.0, "sync": 0.5, "energy": 0.2,
         "smooth": 0.5, "range": 1.0, "contact": 0.5})
@@ -80,6 +80,27 @@ def build_training_set(data_dir, styles_file=None, augment=True, log=print) -> T
     log(f"training set: {len(corpus.motions)} takes, {len(out.feats)} clips with augmentation, "
         f"{sum(len(f) for f in out.feats) / 30 / 60:.1f} min, styles {corpus.styles}")
     return out
+
+
+def cached_training_set(data_dir, styles_file=None, cache: Path | None = None, log=print) -> TrainingSet:
+    """build_training_set, stored in ``cache`` (.npz, no pickle) and reused when
+    the same folder and styles file are asked for again."""
+    key = f"{Path(data_dir).resolve()}|{styles_file}|{STRETCH_FACTORS}|{WINDOW}"
+    if cache is not None and Path(cache).exists():
+        with np.load(cache, allow_pickle=False) as z:
+            if str(z["key"]) == key:
+                bounds = np.cumsum(z["lengths"])[:-1]
+                log(f"training set from cache {cache}")
+                return TrainingSet(np.split(z["feats"], bounds), np.split(z["cond"], bounds),
+                                   np.split(z["heading"], bounds), z["style"].tolist(),
+                                   z["styles"].tolist())
+    data = build_training_set(data_dir, styles_file, log=log)
+    if cache is not None:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, key=key, lengths=[len(f) for f in data.feats], feats=np.concatenate(data.feats),
+                 cond=np.concatenate(data.cond), heading=np.concatenate(data.heading),
+                 style=data.style, styles=data.styles)
+    return data
 
 
 def feature_stats(data: TrainingSet) -> dict[str, torch.Tensor]:
@@ -151,7 +172,7 @@ def train(data_dir, out, cfg: TrainConfig, styles_file=None, device="cpu", resum
     """
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    data = data or build_training_set(data_dir, styles_file, log=log)
+    data = data or cached_training_set(data_dir, styles_file, Path(str(out) + ".trainset.npz"), log)
     stats = {k: v.to(device) for k, v in feature_stats(data).items()}
     mcfg = ModelConfig(cond_dims=COND_DIM, styles=len(data.styles), width=cfg.width, attention=cfg.attention)
     G, D = Generator(mcfg).to(device), Discriminator(mcfg).to(device)

@@ -28,10 +28,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d, maximum_filter1d, uniform_filter1d
+from scipy.ndimage import gaussian_filter1d, uniform_filter1d
 
 from engine import metrics as M
-from engine.skeleton import JOINT, MIRROR_INDEX, REST_HEIGHT, REST_OFFSETS, SMPL_NAMES, SMPL_PARENTS
+from engine.skeleton import JOINT, REST_HEIGHT, REST_OFFSETS, SMPL_NAMES, SMPL_PARENTS
 
 SEVERITIES = ("info", "warning", "error")
 
@@ -187,7 +187,7 @@ class Report:
             "frames": int(self.frames),
             "duration": float(self.frames / self.fps) if self.fps else 0.0,
             "violations": [v.to_dict() for v in self.violations],
-            "summary": self.summary,
+            "summary": _clean(self.summary),
             "metrics": {k: _num(v) for k, v in self.metrics.items()},
         }
 
@@ -210,6 +210,21 @@ class Report:
         for key, value in self.metrics.items():
             lines.append(f"  {key}: {_num(value)}")
         return "\n".join(lines)
+
+
+def _clean(obj):
+    """JSON-safe copy: numpy scalars to Python, NaN/inf to None."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return _num(obj)
+    return obj
 
 
 def _num(x):
@@ -235,21 +250,6 @@ def runs(mask: np.ndarray, gap: int = 0) -> list[tuple[int, int]]:
         starts = starts[np.concatenate([[True], new_run])]
         ends = ends[np.concatenate([new_run, [True]])]
     return list(zip(starts.tolist(), ends.tolist()))
-
-
-def _ranges(mask, values, gap=0, reduce="max"):
-    """[(start, end, peak value)] of mask runs, the peak of ``values`` inside."""
-    out = []
-    for s, e in runs(mask, gap):
-        seg = values[s:e + 1]
-        out.append((s, e, float(np.max(seg) if reduce == "max" else np.min(seg))))
-    return out
-
-
-def _severity(value, warn, error, higher_is_worse=True):
-    if higher_is_worse:
-        return "error" if error is not None and value > error else "warning" if value > warn else None
-    return "error" if error is not None and value < error else "warning" if value < warn else None
 
 
 def body_height(positions: np.ndarray) -> float:
@@ -693,7 +693,8 @@ def _check_bones(ctx: _Ctx, reference: np.ndarray | None):
         for s, e in runs(bad[:, b], gap=1):
             peak = float(rel[s:e + 1, b].max())
             sev = "error" if peak > BONE_ERROR else "warning"
-            ctx.add("bone_length", sev, SMPL_NAMES[j], s, e, peak, BONE_ERROR if sev == "error" else BONE_WARN,
+            limit = BONE_ERROR if sev == "error" else BONE_WARN
+            ctx.add("bone_length", sev, SMPL_NAMES[j], s, e, peak, limit,
                     f"bone {SMPL_NAMES[SMPL_PARENTS[j]]}-{SMPL_NAMES[j]} length off by {peak * 100:.0f}%")
 
 

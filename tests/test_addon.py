@@ -22,7 +22,7 @@ bpy = pytest.importorskip("bpy")
 
 import blender_addon  # noqa: E402
 from blender_addon import compat, engine_process, generation, keying, sound  # noqa: E402
-from tests.addon_helpers import (ROOT, SONG, STRIP_START, SONG_OFFSET, add_song, dancer,  # noqa: E402
+from tests.addon_helpers import (AUDASPACE, ROOT, SONG, STRIP_START, SONG_OFFSET, add_song, dancer,  # noqa: E402
                                  fresh_scene, key_range, needs_audaspace, needs_generation, snapshot,
                                  use_engine)
 
@@ -83,13 +83,16 @@ def test_sound_span_follows_the_strip_timing_and_packed_sounds(tmp_path):
     scene = fresh_scene(fps=24)
     scene.render.fps_base = 1.001  # 23.976
     strip = add_song(scene, seconds=6.0)
+    scene = strip.id_data
     fps = compat.scene_fps(scene)  # 24 / float32(1.001)
-    strip.sound_offset = 0.25
+    delay = 0.25 if hasattr(strip, "sound_offset") else 0.0  # Strip.sound_offset: 4.3+
+    if delay:
+        strip.sound_offset = delay
     span = sound.sound_span(scene, strip)
     assert span.frame_start == STRIP_START and span.frame_end == strip.frame_final_end
-    expected = (STRIP_START - strip.frame_start + strip.animation_offset_start) / fps - 0.25
+    expected = (STRIP_START - strip.frame_start + strip.animation_offset_start) / fps - delay
     assert span.start == pytest.approx(expected, abs=1e-4)
-    assert span.start == pytest.approx(SONG_OFFSET - 0.25, abs=1.0 / fps)  # frame_start is whole frames
+    assert span.start == pytest.approx(SONG_OFFSET - delay, abs=1.0 / fps)  # frame_start is whole frames
     assert span.end - span.start == pytest.approx((strip.frame_final_end - STRIP_START) / fps, abs=1e-6)
     assert sound.frame_at_file_time(strip, span.start, fps) == pytest.approx(STRIP_START)
     # a hard trim (animation_offset_start) shifts the file time, a sub-range clips it
@@ -147,6 +150,7 @@ def _setup_dance_scene(seconds=6.0):
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 30, 1.0
     strip = add_song(scene, seconds=seconds)
+    scene = strip.id_data
     obj = dancer(scene)
     scene.choreo.armature = obj
     return scene, strip, obj
@@ -288,8 +292,9 @@ def test_cancel_and_jump_operators(addon):
     assert scene.frame_current == 42
 
 
-def test_panel_draws_without_a_window_dependent_error(addon):
-    """The panel's draw code runs against real settings (no strip: it says so)."""
+def test_panel_registered_with_the_right_progress_widget(addon):
+    """The panel lives in the Choreo tab and uses UILayout.progress where it exists (4.0+).
+    (Drawing itself needs a window region, which background bpy does not have.)"""
     from blender_addon import panel
 
     assert panel.CHOREO_PT_panel.bl_category == "Choreo"
@@ -319,28 +324,29 @@ def _pixels(path: str) -> np.ndarray:
 @pytest.mark.slow
 def test_batch_end_to_end_blend_render_and_motion(tmp_path):
     use_engine()
-    scene = fresh_scene()
-    strip = add_song(scene, seconds=6.0)
+    strip = add_song(fresh_scene(), seconds=6.0)
+    scene = strip.id_data
     dancer(scene)
     shot = tmp_path / "shot.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(shot))
     out, movie = tmp_path / "out.blend", tmp_path / "out.mp4"
-    first = strip.frame_final_start
+    first, last = strip.frame_final_start, strip.frame_final_end - 1  # strip is gone after opening out
     proc = _batch(["--blend", str(shot), "--armature", "Dancer", "--seed", "3", "--out", str(out),
                    "--render", str(movie), "--render-frames", str(first + 30), str(first + 59), "--json"],
                   script=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout)
-    assert summary["frame_start"] == first and summary["frame_end"] == strip.frame_final_end - 1
-    assert movie.stat().st_size > 10_000
+    assert summary["frame_start"] == first and summary["frame_end"] == last
+    assert movie.stat().st_size > 1000  # the shot has no mesh: the picture is empty, the audio is not
     head = movie.read_bytes()
-    assert b"avc1" in head and b"mp4a" in head  # H.264 video and AAC audio
+    assert b"avc1" in head  # H.264 video
+    assert b"mp4a" in head or not AUDASPACE  # AAC audio (a bpy without Audaspace mixes none)
 
     bpy.ops.wm.open_mainfile(filepath=str(out))
     scene = bpy.context.scene
     obj = bpy.data.objects["Dancer"]
     action = generation.latest_generation(obj)
-    assert key_range(action) == (first, strip.frame_final_end - 1)
+    assert key_range(action) == (first, last)
     # two frames half a beat apart differ: the character moves
     tempo = float(summary["tempo"])
     half_beat = max(1, int(round(60.0 / tempo / 2 * compat.scene_fps(scene))))
@@ -352,3 +358,14 @@ def test_batch_end_to_end_blend_render_and_motion(tmp_path):
     b = render.render_still(scene, str(tmp_path / "b.png"), first + 60 + half_beat)
     difference = np.abs(_pixels(a) - _pixels(b))
     assert (difference > 0.05).mean() > 0.002, "the two frames are (nearly) the same"
+
+
+def test_detect_rig_operator(addon):
+    """The rig preset is detected in the engine process (Blender never imports engine.rigs)."""
+    use_engine()
+    scene = bpy.context.scene
+    scene.choreo.armature = dancer(scene)
+    before = snapshot(scene)
+    assert bpy.ops.choreo.detect_rig("EXEC_DEFAULT") == {"FINISHED"}
+    assert scene.choreo.detected_rig.startswith("Dancer: smpl")
+    assert snapshot(scene)["actions"] == before["actions"]

@@ -60,6 +60,7 @@ def test_no_sound_strip(addon):
 def test_named_strip_missing_and_too_short(addon):
     scene = addon
     strip = add_song(scene, seconds=0.5)
+    scene = strip.id_data
     scene.choreo.armature = dancer(scene)
     _fails(bpy.ops.choreo.generate, r"less than a second", scene)
     strip.frame_final_end = strip.frame_final_start + 90
@@ -69,8 +70,7 @@ def test_named_strip_missing_and_too_short(addon):
 
 @needs_audaspace
 def test_not_an_armature_and_edit_mode(addon):
-    scene = addon
-    add_song(scene)
+    scene = add_song(addon).id_data
     mesh = bpy.data.objects.new("Box", bpy.data.meshes.new("Box"))
     scene.collection.objects.link(mesh)
     bpy.context.view_layer.objects.active = mesh
@@ -87,7 +87,7 @@ def test_not_an_armature_and_edit_mode(addon):
 
 @needs_audaspace
 def test_linked_armature(addon, tmp_path):
-    scene = addon
+    scene = add_song(addon).id_data
     library = tmp_path / "rig_library.blend"
     rig = dancer(scene, "LinkedRig")
     bpy.data.libraries.write(str(library), {rig})
@@ -96,7 +96,6 @@ def test_linked_armature(addon, tmp_path):
         dst.objects = ["LinkedRig"]
     linked = dst.objects[0]
     scene.collection.objects.link(linked)
-    add_song(scene)
     scene.choreo.armature = linked
     assert linked.library is not None
     _fails(bpy.ops.choreo.generate, r"linked from another file.*Library Override", scene)
@@ -109,6 +108,7 @@ def test_missing_and_unreadable_audio(addon, tmp_path):
     song = tmp_path / "song.ogg"
     shutil.copyfile(SONG, song)
     strip = add_song(scene, seconds=4.0)
+    scene = strip.id_data
     strip.sound.filepath = str(song)
     scene.choreo.armature = dancer(scene)
     song.write_bytes(b"OggS" + os.urandom(20000))  # corrupt after the strip was made
@@ -124,7 +124,7 @@ def test_engine_crash_is_reported_and_changes_nothing(addon):
     """A real engine process killed in mid-request (as a crash would end it)."""
     use_engine()
     scene = addon
-    add_song(scene, seconds=30.0)
+    scene = add_song(scene, seconds=30.0).id_data
     before = snapshot(scene)
     plan = generation.plan_beats(scene, generation.Options(keep_warm=False))
     run = generation.Run(plan)
@@ -143,8 +143,7 @@ def test_engine_crash_is_reported_and_changes_nothing(addon):
 
 @needs_audaspace
 def test_bad_engine_python(addon, monkeypatch):
-    scene = addon
-    add_song(scene)
+    scene = add_song(addon).id_data
     scene.choreo.armature = dancer(scene)
     monkeypatch.setenv("CHOREO_ENGINE_PYTHON", "/nonexistent/python3")
     _fails(bpy.ops.choreo.add_beat_markers, r"does not exist.*Preferences", scene)

@@ -21,7 +21,7 @@ retargeted curves (``<target>_v<k>.npz``, keys ``rot:<bone>``, ``loc:<bone>``,
 The request (JSON)::
 
     {"audio": path, "start": s|null, "end": s|null, "out_dir": path,
-     "mode": "generate" | "beats", "style": str, "energy": float,
+     "mode": "generate" | "beats" | "detect", "style": str, "energy": float,
      "device": "auto"|"cpu"|"cuda", "model": path|null,
      "validate": bool, "repair": bool,
      "targets": [{"name": str, "rest": path to rest-pose JSON, "preset": str|null,
@@ -102,12 +102,12 @@ def normalize_request(req: dict) -> dict:
     if not isinstance(req, dict):
         raise ChoreoError("the request must be a JSON object")
     out = dict(req)
-    if not out.get("audio"):
-        raise ChoreoError("the request has no audio file")
-    out["audio"] = str(out["audio"])
     out.setdefault("mode", "generate")
-    if out["mode"] not in ("generate", "beats"):
-        raise ChoreoError(f"unknown mode {out['mode']!r}: use generate or beats")
+    if out["mode"] not in ("generate", "beats", "detect"):
+        raise ChoreoError(f"unknown mode {out['mode']!r}: use generate, beats or detect")
+    if out["mode"] != "detect" and not out.get("audio"):
+        raise ChoreoError("the request has no audio file")
+    out["audio"] = str(out.get("audio") or "")
     for key in ("start", "end"):
         value = out.get(key)
         out[key] = None if value is None else float(value)
@@ -126,7 +126,7 @@ def normalize_request(req: dict) -> dict:
     out["validate"] = bool(out.get("validate", True))
     out["repair"] = bool(out.get("repair", False))
     targets = out.get("targets") or []
-    if out["mode"] == "generate" and not targets:
+    if out["mode"] in ("generate", "detect") and not targets:
         raise ChoreoError("the request names no target armature")
     names = set()
     for target in targets:
@@ -246,7 +246,8 @@ def read_curves(path) -> dict:
     """A curves .npz as {fps, rotations, locations} (numpy only)."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            out = {"fps": float(np.asarray(data["fps"]).reshape(-1)[0]), "rotations": {}, "locations": {}}
+            out = {"fps": float(np.asarray(data["fps"]).reshape(-1)[0]), "rotations": {}, "locations": {},
+                   "meta": str(data["meta"]) if "meta" in data.files else None}
             for key in data.files:
                 if key.startswith("rot:"):
                     out["rotations"][key[4:]] = np.asarray(data[key], dtype=np.float64)
@@ -261,6 +262,8 @@ def write_curves(path, curves: dict) -> None:
     arrays = {"fps": np.float64(curves["fps"])}
     arrays.update({f"rot:{k}": np.asarray(v, np.float64) for k, v in curves["rotations"].items()})
     arrays.update({f"loc:{k}": np.asarray(v, np.float64) for k, v in curves["locations"].items()})
+    if curves.get("meta"):
+        arrays["meta"] = np.array(curves["meta"])
     np.savez(path, **arrays)
 
 
@@ -308,7 +311,7 @@ def merge_curves(previous: dict, new: dict, offset: int, blend: int = DEFAULT_BL
             w[:ramp] = up
         if stop < n_prev:
             w[-ramp:] = np.minimum(w[-ramp:], up[::-1])
-    merged = {"fps": previous["fps"], "rotations": {}, "locations": {}}
+    merged = {"fps": previous["fps"], "rotations": {}, "locations": {}, "meta": previous.get("meta")}
     for name, q_prev in previous["rotations"].items():
         q = np.array(q_prev, dtype=np.float64)
         if name in new["rotations"]:
@@ -339,9 +342,25 @@ def _counts(report: dict) -> dict:
     return counts
 
 
+def detect_rigs(req: dict, emit: Emitter) -> dict:
+    """Which rig preset each target's bone names match (engine.rigs.detect)."""
+    from engine.rigs import detect
+
+    found = []
+    for target in req["targets"]:
+        rest = json.loads(Path(target["rest"]).read_text())
+        emit.progress("detect", 0.5, f"detecting the rig of {target['name']}")
+        d = detect(rest["names"], rest.get("parents"))
+        found.append({"name": target["name"], "preset": d.preset, "confidence": round(float(d.confidence), 3),
+                      "unmapped": list(d.unmapped)})
+    return {"targets": found}
+
+
 def run_request(req: dict, emit: Emitter) -> dict:
     """Do one request; returns the ``done`` payload (without ``done``)."""
     req = normalize_request(req)
+    if req["mode"] == "detect":
+        return detect_rigs(req, emit)
     out_dir = Path(req["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -500,7 +519,7 @@ def add_arguments(parser) -> None:
                         help="a target armature's exported rest pose (repeatable)")
     parser.add_argument("--preset", action="append", default=[], metavar="NAME=PRESET",
                         help="force a target's rig preset (default: auto-detect)")
-    parser.add_argument("--mode", choices=["generate", "beats"])
+    parser.add_argument("--mode", choices=["generate", "beats", "detect"])
     parser.add_argument("--style")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variations", type=int, default=1)

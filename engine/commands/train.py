@@ -12,7 +12,8 @@ def add_arguments(parser) -> None:
                                          "else each file's folder name)")
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--minutes", type=float, help="stop after this much wall-clock time")
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--resume", action="store_true", help="continue from OUT.ckpt if present")
@@ -27,7 +28,8 @@ def run(args) -> int:
     from engine.generate import pick_device
     from engine.train import TrainConfig, train
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, minutes=args.minutes,
                       sync=not args.no_sync, attention=not args.no_attention,
                       structure=not args.no_structure)
