@@ -169,7 +169,7 @@ def features_from_samples(y: np.ndarray, fps: float, offset: float = 0.0) -> Mus
         tempo=tempo,
         beats=offset + beat_frames / fps,
         downbeats=offset + down / fps,
-        beat_phase=_beat_phase(beat_frames, n_frames),
+        beat_phase=beat_phase_curve(beat_frames, n_frames),
         beat_onehot=beat_onehot[:n_frames],
         sections=_sections(block, duration, offset, offset + down / fps, fps),
         arousal=arousal,
@@ -217,7 +217,7 @@ def _onehot(frames: np.ndarray, length: int) -> np.ndarray:
 def _track_beats(env: np.ndarray, sr: float, fps: float, rms: np.ndarray) -> tuple[float, np.ndarray]:
     """Tempo (BPM) and beat frames from ``librosa.beat.beat_track`` (tightness 100, as EDGE).
 
-    The tracker gets our own tempo estimate (:func:`_estimate_bpm`) and trims its
+    The tracker gets our own tempo estimate (:func:`estimate_bpm`) and trims its
     weak beats at the ends, as EDGE does. The pulse is then carried on to both ends
     of the audio at the local beat period (:func:`_extend_beats`): a dancer keeps
     counting through a sustained note or a quiet bar. Beats where the audio is
@@ -226,7 +226,7 @@ def _track_beats(env: np.ndarray, sr: float, fps: float, rms: np.ndarray) -> tup
     """
     if rms.max() < SILENCE_RMS or not env.any():
         return 0.0, np.zeros(0, dtype=int)
-    bpm = _estimate_bpm(env, sr, fps)
+    bpm = estimate_bpm(env, sr, fps)
     _, frames = librosa.beat.beat_track(onset_envelope=env, sr=sr, hop_length=HOP, bpm=bpm, tightness=100)
     frames = _extend_beats(np.asarray(frames, dtype=int), len(env))
     frames = frames[rms[np.minimum(frames, len(rms) - 1)] >= QUIET_RMS]
@@ -260,7 +260,7 @@ def _extend_beats(frames: np.ndarray, n_frames: int) -> np.ndarray:
     return np.concatenate([np.round(before), frames, np.round(after)]).astype(int)
 
 
-def _estimate_bpm(env: np.ndarray, sr: float, fps: float) -> float:
+def estimate_bpm(env: np.ndarray, sr: float, fps: float) -> float:
     """Global tempo from the mean local autocorrelation (tempogram) of the onsets.
 
     Each candidate beat period ``L`` scores ``ac(L) + (ac(2L) + ac(L/2)) / 2``: a
@@ -319,7 +319,7 @@ def _downbeat_frames(beats: np.ndarray, env: np.ndarray, bass_env: np.ndarray) -
     return beats[int(np.argmax(scores)) :: 4]
 
 
-def _beat_phase(beats: np.ndarray, n_frames: int) -> np.ndarray:
+def beat_phase_curve(beats: np.ndarray, n_frames: int) -> np.ndarray:
     """Fraction of the way from the previous beat to the next, per frame.
 
     A gap of about n beat periods (a silent break has no beats) counts as n equal

@@ -55,7 +55,7 @@ from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 from scipy.signal import argrelextrema
 
 # Definitions shared with the music side: imported, not copied, so they cannot drift.
-from engine.audio import HOP, _beat_phase, _estimate_bpm
+from engine.audio import HOP, beat_phase_curve, estimate_bpm
 
 SMOOTH_SIGMA_S = 5.0 / 60.0  # Bailando: sigma 5 frames at 60 fps
 DEPTH_WINDOW_S = 0.25  # a minimum's depth: highest speed within +-0.25 s minus its own
@@ -134,7 +134,7 @@ def track_pulse(env: np.ndarray, fps: float) -> np.ndarray:
     if len(env) < 4 or not np.any(env > 0):
         return np.zeros(0, dtype=int)
     sr = fps * HOP
-    bpm = _estimate_bpm(env, sr, fps)
+    bpm = estimate_bpm(env, sr, fps)
     _, frames = librosa.beat.beat_track(onset_envelope=env, sr=sr, hop_length=HOP,
                                         bpm=bpm, tightness=TIGHTNESS, trim=False)
     frames = np.asarray(frames, dtype=int)
@@ -170,7 +170,7 @@ def motion_rhythm(positions, fps: float | None = None) -> MotionRhythm:
         beat_frames=frames,
         beats=frames / fps,
         tempo=tempo_from_beats(frames, fps),
-        beat_phase=_beat_phase(frames, n),
+        beat_phase=beat_phase_curve(frames, n),
         beat_onehot=onehot,
     )
 
@@ -215,7 +215,7 @@ def conditioning(source, fps: float | None = None) -> np.ndarray:
         n = int(np.ceil(n_src / src_fps * fps - 1e-9))
         energy = np.interp(np.arange(n) / fps, np.arange(n_src) / src_fps, energy)
         beat_frames = beats_s * fps
-        phase = _beat_phase(beat_frames, n).astype(np.float64)
+        phase = beat_phase_curve(beat_frames, n).astype(np.float64)
     d = _nearest_distance(beat_frames, n) / fps
     out = np.empty((n, COND_DIM), dtype=np.float32)
     out[:, 0] = np.sin(2 * np.pi * phase)

@@ -342,3 +342,29 @@ def world_heads(obj, bone_names) -> dict[str, Vector]:
     """World positions of pose-bone heads after the current pose is evaluated."""
     mw = obj.matrix_world
     return {n: mw @ obj.pose.bones[n].head for n in bone_names}
+
+
+def apply_curves(obj, rotations: dict, locations: dict, frame: int,
+                 set_properties: dict | None = None) -> None:
+    """Pose ``obj`` from retargeted curves at one motion frame (rotation mode set to
+    QUATERNION on the keyed bones) and evaluate it."""
+    pose = obj.pose.bones
+    for name, q in rotations.items():
+        pb = pose[name]
+        if pb.rotation_mode != "QUATERNION":
+            pb.rotation_mode = "QUATERNION"
+        pb.rotation_quaternion = [float(v) for v in q[frame]]
+    for name, x in locations.items():
+        pose[name].location = [float(v) for v in x[frame]]
+    for name, props in (set_properties or {}).items():
+        for prop, value in props.items():
+            if pose[name].get(prop) != value:
+                pose[name][prop] = value
+                obj.update_tag()  # pose-bone ID properties drive Rigify's constraints
+    bpy.context.view_layer.update()
+
+
+def rest_points_world(obj) -> list[Vector]:
+    """World positions of every bone's rest head and tail."""
+    mw = obj.matrix_world
+    return [mw @ b.head_local for b in obj.data.bones] + [mw @ b.tail_local for b in obj.data.bones]
