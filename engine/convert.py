@@ -1,12 +1,14 @@
 """Put motion from any BVH skeleton onto the canonical SMPL-24 skeleton.
 
 Each SMPL joint is tied to a source *anchor*: a source joint, or the End Site
-of one (``"lFoot:end"``). For every SMPL joint with a child, the world
-rotation is the source joint's world rotation times a rest alignment (the
-smallest rotation taking the SMPL rest bone onto the source rest bone: this
-is the T-pose/A-pose correction), then swung so the bone points exactly
-where the source bone points in that frame. The result has SMPL's constant
-bone lengths and the source's twist. The root is scaled by the ratio of leg
+of one (``"lFoot:end"``). Every SMPL bone is made to point exactly where the
+source bone points in each frame. Its twist comes from a second direction
+seen in the source positions (the hip or shoulder line for the spine, the
+bend plane of the leg or arm for thighs, knees, upper arms and elbows, the
+knee's axis for the foot), so it does not depend on the source's rest pose (the
+CC_Base rig's rest has its legs pointing up). Where no second direction
+exists (wrists), the source joint's rotation times a rest alignment gives
+the twist. The result has SMPL's constant bone lengths. The root is scaled by the ratio of leg
 lengths, then the motion is put on the floor and turned to face -Y.
 """
 
@@ -32,6 +34,23 @@ MAIN_CHILD = {
     "L_collar": "L_shoulder", "L_shoulder": "L_elbow", "L_elbow": "L_wrist", "L_wrist": "L_hand",
     "R_collar": "R_shoulder", "R_shoulder": "R_elbow", "R_elbow": "R_wrist", "R_wrist": "R_hand",
 }
+# A second direction fixes each joint's twist: (a, b) means the vector b -> a
+# between anchors. Thighs, knees, ankles, upper arms and elbows use their
+# limb's bend-plane normal instead (BEND): knees and elbows bend as hinges and
+# the foot's left-right axis follows the knee's.
+SECONDARY = {
+    "pelvis": ("L_hip", "R_hip"), "spine1": ("L_hip", "R_hip"),
+    "spine2": ("L_shoulder", "R_shoulder"), "spine3": ("L_shoulder", "R_shoulder"),
+    "neck": ("L_shoulder", "R_shoulder"),
+    "L_collar": ("neck", "spine3"), "R_collar": ("neck", "spine3"),
+}
+BEND = {joint: (f"{s}_{a}", f"{s}_{b}", f"{s}_{c}", normal)
+        for s, sign in (("L", 1.0), ("R", -1.0))
+        for (a, b, c), normal in (((("hip", "knee", "ankle")), (1.0, 0.0, 0.0)),
+                                  ((("shoulder", "elbow", "wrist")), (0.0, 0.0, -sign)))
+        for joint in (f"{s}_{a}", f"{s}_{b}", f"{s}_{c}") if joint[2:] != "wrist"}
+MIN_BEND_DEGREES = 20.0  # straighter than this, the bend plane is not trusted
+
 REQUIRED = ("pelvis", "L_hip", "R_hip", "L_knee", "R_knee", "L_ankle", "R_ankle", "spine3", "head",
             "L_shoulder", "R_shoulder", "L_elbow", "R_elbow", "L_wrist", "R_wrist")
 
@@ -131,6 +150,44 @@ def _anchor_tracks(bvh, mapping, pos, world_rot):
     return tracks, owners
 
 
+def _basis(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) orthonormal frames: column 0 along primary, column 1 towards secondary."""
+    e1 = primary / np.linalg.norm(primary, axis=-1, keepdims=True)
+    e2 = secondary - np.sum(secondary * e1, -1, keepdims=True) * e1
+    e2 = e2 / np.linalg.norm(e2, axis=-1, keepdims=True)
+    return np.stack([e1, e2, np.cross(e1, e2)], -1)
+
+
+def _bend_normal(tracks, a: str, b: str, c: str) -> np.ndarray | None:
+    """Per-frame unit normal of a limb's bend plane, filled in time where the
+    limb is too straight to tell; None when it is never bent enough."""
+    upper, lower = tracks[b] - tracks[a], tracks[c] - tracks[b]
+    normal = np.cross(upper, lower)
+    sin = np.linalg.norm(normal, axis=-1) / (np.linalg.norm(upper, axis=-1) * np.linalg.norm(lower, axis=-1))
+    good = np.flatnonzero(sin > np.sin(np.radians(MIN_BEND_DEGREES)))
+    if len(good) == 0:
+        return None
+    frames = np.arange(len(normal))
+    filled = np.stack([np.interp(frames, good, normal[good, k]) for k in range(3)], -1)
+    return filled / np.linalg.norm(filled, axis=-1, keepdims=True)
+
+
+def _secondary(name: str, tracks, smpl_rest) -> tuple[np.ndarray, np.ndarray] | None:
+    """(posed (T,3), rest (3,)) second directions for a joint, or None."""
+    if name in BEND:
+        a, b, c, rest_normal = BEND[name]
+        if all(k in tracks for k in (a, b, c)):
+            normal = _bend_normal(tracks, a, b, c)
+            if normal is not None:
+                return normal, np.array(rest_normal)
+        return None
+    if name in SECONDARY:
+        a, b = SECONDARY[name]
+        if a in tracks and b in tracks:
+            return tracks[a] - tracks[b], smpl_rest[S.JOINT[a]] - smpl_rest[S.JOINT[b]]
+    return None
+
+
 def _mapped_child(joint: str, rest_tracks) -> str | None:
     """The nearest descendant along MAIN_CHILD whose anchor is mapped and not
     at the same rest position as ``joint``'s (CMU's lowerback sits on its root)."""
@@ -169,9 +226,13 @@ def retarget_to_smpl(bvh: BvhMotion, mapping: dict[str, str]) -> Motion:
             continue
         cj = S.JOINT[child]
         u = smpl_rest[cj] - smpl_rest[j]
+        target = tracks[child] - tracks[name]
+        second = _secondary(name, tracks, smpl_rest)
+        if second is not None:  # both directions known: the frame is exact
+            glob[:, j] = _basis(target, second[0]) @ _basis(u, second[1]).T
+            continue
         align = R.rotation_between(u, rest_tracks[child][0] - rest_tracks[name][0])
         guess = source_rot @ align
-        target = tracks[child] - tracks[name]
         swing = R.rotation_between(guess @ u, target)
         glob[:, j] = swing @ guess
 
@@ -215,10 +276,23 @@ def level_feet(motion: Motion) -> Motion:
     return Motion.from_matrices(local, motion.root_translation, motion.fps, name=motion.name)
 
 
+SNAP_SPEED = 8.0  # m/s: no joint of a dancer moves this fast
+SNAP_WINDOW = 0.25  # s: how far into a take a start-up snap is looked for
+
+
+def trim_start_snap(motion: Motion) -> Motion:
+    """Drop the first frames of a take that snaps from the capture's T-pose
+    into the performance (the CMU salsa takes do, in their first 5 frames)."""
+    pos = motion.positions[: int(SNAP_WINDOW * motion.fps) + 1]
+    speed = np.linalg.norm(np.diff(pos, axis=0), axis=-1).max(-1) * motion.fps
+    fast = np.flatnonzero(speed > SNAP_SPEED)
+    return motion if len(fast) == 0 else motion.slice(int(fast[-1]) + 1, motion.frames)
+
+
 def bvh_to_motion(path, fps: float | None = None) -> Motion:
     """Load a BVH file of a known skeleton as a normalised SMPL-24 Motion."""
     bvh = read_bvh(path, fps=fps)
     _, mapping = choose_source_map(bvh.names)
-    motion = level_feet(retarget_to_smpl(bvh, mapping))
+    motion = trim_start_snap(level_feet(retarget_to_smpl(bvh, mapping)))
     motion.name = Path(path).name.split(".")[0]
     return normalize_floor_and_facing(motion)

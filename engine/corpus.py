@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from engine.errors import ChoreoError
 from engine.motion import Motion, load_motion
 from engine.normalize import resample
@@ -49,8 +51,26 @@ def style_files(data_dir: Path, styles_file: Path | None = None) -> dict[str, li
     return groups
 
 
-def load_corpus(data_dir, fps: float = 30.0, styles_file=None, log=print) -> Corpus:
-    """Load and resample every take; unreadable takes are reported and skipped."""
+def clean_segments(motion: Motion, margin: int = 5, min_frames: int = 60) -> list[Motion]:
+    """The parts of a take between the validator's error ranges (flips, pops,
+    glitches in the capture), each at least ``min_frames`` long."""
+    from engine.validate import validate
+
+    bad = np.zeros(motion.frames + 1, dtype=bool)
+    bad[-1] = True  # a sentinel that closes the last segment
+    for v in validate(motion).violations:
+        if v.severity == "error":
+            bad[max(0, v.start - margin): v.end + margin + 1] = True
+    edges = np.flatnonzero(np.diff(np.concatenate([[1], bad.astype(int)])))
+    starts, stops = edges[::2], edges[1::2]
+    return [motion.slice(a, b) for a, b in zip(starts, stops) if b - a >= min_frames]
+
+
+def load_corpus(data_dir, fps: float = 30.0, styles_file=None, log=print, clean: bool = True) -> Corpus:
+    """Load and resample every take; unreadable takes are reported and skipped.
+
+    With ``clean``, capture defects found by the validator are cut out.
+    """
     styles, motions, ids = [], [], []
     for style, paths in style_files(Path(data_dir), styles_file).items():
         styles.append(style)
@@ -60,8 +80,12 @@ def load_corpus(data_dir, fps: float = 30.0, styles_file=None, log=print) -> Cor
             except ChoreoError as exc:
                 log(f"skipping {path.name}: {exc}")
                 continue
-            motions.append(motion)
-            ids.append(len(styles) - 1)
+            parts = clean_segments(motion) if clean else [motion]
+            if clean and sum(p.frames for p in parts) < motion.frames:
+                log(f"{path.name}: kept {sum(p.frames for p in parts)} of {motion.frames} frames "
+                    "around capture defects")
+            motions += parts
+            ids += [len(styles) - 1] * len(parts)
     if not motions:
         raise ChoreoError(f"{data_dir}: none of the motion files could be read")
     return Corpus(styles, motions, ids)

@@ -640,6 +640,45 @@ def retarget(motion: Motion, rest, mapping=None, preset=None, *, ground: bool = 
                           set_properties=plan.set_properties, root_bone=rest.names[rm], scale=plan.scale)
 
 
+def posed_heads(rest, result: RetargetResult, bones=None, mapping=None) -> dict[str, np.ndarray]:
+    """Armature-space heads (T, 3) of ``bones`` (default: the keyed ones) with the
+    result's curves applied, by Blender's pose rule
+    ``P_b = P_parent @ inv(Rest_parent) @ Rest_b @ Basis_b`` (no constraints; a
+    preset's parent overrides are followed). For checks and foot analysis."""
+    plan = rest if isinstance(rest, RetargetPlan) else plan_retarget(rest, mapping or result.mapping,
+                                                                    result.preset if not mapping else None)
+    rest = plan.rest
+    idx = rest.index
+    wanted = [idx[b] for b in (bones or list(result.rotations))]
+    parent = {b: int(rest.parents[b]) for b in range(len(rest.names))}
+    for b, pe in plan.eff_parent.items():
+        if pe >= 0 and pe not in _ancestors(rest.parents, b):
+            parent[b] = pe
+    T = result.frames
+    rest4 = rest.rest_matrices.copy()
+    rest4[:, :3, :3] = rest.rotations
+    cache: dict[int, np.ndarray] = {}
+
+    def pose(b):
+        if b in cache:
+            return cache[b]
+        basis = np.broadcast_to(np.eye(4), (T, 4, 4)).copy()
+        name = rest.names[b]
+        if name in result.rotations:
+            basis[:, :3, :3] = R.quat_to_matrix(np.asarray(result.rotations[name], dtype=np.float64))
+        if name in result.locations:
+            basis[:, :3, 3] = result.locations[name]
+        p = parent[b]
+        if p < 0:
+            m = rest4[b] @ basis
+        else:
+            m = pose(p) @ (np.linalg.inv(rest4[p]) @ rest4[b]) @ basis
+        cache[b] = m
+        return m
+
+    return {rest.names[b]: pose(b)[:, :3, 3] for b in wanted}
+
+
 # --------------------------------------------------------------------------- foot locking
 
 def _contacts(motion: Motion) -> np.ndarray:

