@@ -172,7 +172,7 @@ PLATFORMS = {
 
 #: What the engine never needs from the vendored packages (fnmatch, relative to vendor/).
 PRUNE = (
-    "*/__pycache__/*", "*.pyc", "*.pyi",
+    "*/__pycache__/*", "*.pyc",  # (keep *.pyi: librosa reads its __init__.pyi at run time)
     "*/tests/*", "*/test/*",  # the packages' own test suites (scipy, numba, llvmlite, torch/test ...)
     "*.dist-info/RECORD",  # hashes of the wheel's files: wrong once pruned, and large for torch
     "torch/include/*", "torch/share/*",  # C++ headers and CMake files: building extensions only

@@ -19,6 +19,7 @@ import torch
 
 from engine import losses as L
 from engine.augment import mirror_motion, time_stretch
+from engine.calibrate import style_gains
 from engine.checkpoint import restore_training, save_model
 from engine.corpus import load_corpus
 from engine.features import joint_positions, motion_to_features
@@ -205,6 +206,9 @@ def train(data_dir, out, cfg: TrainConfig, styles_file=None, device="cpu", resum
             save(ckpt, True)
     print(file=sys.stderr)
     save(ckpt, True)
+    G.eval()
+    stats["style_gain"] = style_gains((G, stats, data.styles, {}), data).to(device)
+    log(f"amplitude gains per style: {dict(zip(data.styles, stats['style_gain'].tolist()))}")
     save(out, False)
     return step
 
