@@ -101,6 +101,7 @@ def evaluate(model_path, seeds: int, out_dir: Path) -> dict:
                 warped.append(w.positions)
                 if seed == 0 and i == 0:
                     plots.append(plot_timeline(out_dir, style, song, mus, m))
+                    plots.append(contact_sheet(out_dir, style, m, real[0]))
         real_pos = [r.positions for r in real]
         results[style] = {
             "bas": {k: float(np.nanmean(v)) for k, v in bas.items()},
@@ -152,6 +153,37 @@ def plot_timeline(out_dir: Path, style: str, song: str, mus, motion) -> str:
     return str(path.relative_to(out_dir))
 
 
+def contact_sheet(out_dir: Path, style: str, generated, real, frames: int = 8, step: float = 0.5) -> str:
+    """Stick figures every ``step`` seconds, front view: generated above, real below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from engine.skeleton import SMPL_PARENTS
+
+    fig, axes = plt.subplots(2, frames, figsize=(1.6 * frames, 4.2))
+    for row, (label, motion) in enumerate((("generated", generated), ("real", real))):
+        pos = motion.positions
+        for k in range(frames):
+            ax = axes[row, k]
+            p = pos[min(int((2 + k * step) * FPS), len(pos) - 1)]
+            p = p - [p[0, 0], p[0, 1], 0]
+            for j, parent in enumerate(SMPL_PARENTS[1:], start=1):
+                side = "tab:blue" if j in (1, 4, 7, 10, 13, 16, 18, 20, 22) else "tab:red"
+                ax.plot(p[[parent, j], 0], p[[parent, j], 2], color=side if j > 3 else "k", lw=2)
+            ax.set_xlim(-1, 1)
+            ax.set_ylim(-0.05, 2.0)
+            ax.set_aspect("equal")
+            ax.axis("off")
+            ax.set_title(f"{label} {2 + k * step:.1f}s", fontsize=7)
+    path = out_dir / "plots" / f"contact_{style}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
+    return str(path.relative_to(out_dir))
+
+
 def to_markdown(res: dict) -> str:
     lines = ["# Quality of generated dances", "",
              "Regenerate with `python bench/quality_report.py` (see its docstring for the protocol).",
@@ -178,7 +210,11 @@ def to_markdown(res: dict) -> str:
               "| source | FID_k | FID_g | Div_k | Div_g |", "|---|---|---|---|---|"]
     for name, d in res["distribution"].items():
         lines.append(f"| {name} | {d['fid_k']:.2f} | {d['fid_g']:.2f} | {d['div_k']:.2f} | {d['div_g']:.2f} |")
-    lines += ["", "## Plots", ""] + [f"![timeline]({p})" for p in res["plots"]]
+    lines += ["", "## Plots", "",
+              "Timelines: music beats against kinetic beats, music energy against motion energy "
+              "(first 20 s of Vibe Ace). Contact sheets: stick figures, front view, every 0.5 s "
+              "from 2 s in; generated (top) and a held-out real take (bottom); left side blue.",
+              ""] + [f"![{Path(p).stem}]({p})" for p in res["plots"]]
     return "\n".join(lines) + "\n"
 
 

@@ -63,6 +63,18 @@ def child_env(extra_paths: list[Path] | None = None) -> dict[str, str]:
     return env
 
 
+def env_for(python: str, env: dict[str, str]) -> dict[str, str]:
+    """``env`` for ``python``: the vendored dependencies are cp311 builds for Blender's
+    own Python (the default engine Python); another interpreter, such as a CUDA
+    environment named in the preferences, uses its own packages, not the CPU torch."""
+    same = os.path.normcase(os.path.abspath(python)) == os.path.normcase(os.path.abspath(sys.executable))
+    if same:  # (not realpath: a virtualenv's python links to the base interpreter)
+        return env
+    vendored = {str(p) for p in deps_dirs()}
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p not in vendored]
+    return {**env, "PYTHONPATH": os.pathsep.join(paths)}
+
+
 _deps_cache: dict[tuple[str, str], bool] = {}
 
 
@@ -90,7 +102,7 @@ def find_python(preferred: str = "", env: dict[str, str] | None = None) -> str:
         if not os.path.isfile(path):
             raise EngineError(f"the engine Python {preferred!r} does not exist; fix the path in "
                               "Preferences > Add-ons > Choreo or clear it to use the bundled engine")
-        if not has_engine_deps(path, env):
+        if not has_engine_deps(path, env_for(path, env)):
             raise EngineError(f"the engine Python {preferred!r} cannot import torch and librosa; "
                               "install them there or point Preferences > Add-ons > Choreo at another Python")
         return path
@@ -313,7 +325,7 @@ def engine(python: str, env: dict[str, str], reuse: bool = True) -> EngineProces
 
 def start_job(request: dict, python: str, env: dict[str, str] | None = None, reuse: bool = True) -> Job:
     """Submit ``request`` to a (warm, when ``reuse``) engine process."""
-    env = env or child_env()
+    env = env_for(python, env or child_env())
     process = engine(python, env, reuse)
     if reuse and not process.alive:
         process = engine(python, env, reuse)

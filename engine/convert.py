@@ -25,15 +25,8 @@ from engine.bvh import BvhMotion, read_bvh
 from engine.errors import ChoreoError
 from engine.motion import Motion
 from engine.normalize import normalize_floor_and_facing
+from engine.skeleton import MAIN_CHILD
 
-# The SMPL joint whose direction defines each joint's bone (leaves have none).
-MAIN_CHILD = {
-    "pelvis": "spine1", "spine1": "spine2", "spine2": "spine3", "spine3": "neck", "neck": "head",
-    "L_hip": "L_knee", "L_knee": "L_ankle", "L_ankle": "L_foot",
-    "R_hip": "R_knee", "R_knee": "R_ankle", "R_ankle": "R_foot",
-    "L_collar": "L_shoulder", "L_shoulder": "L_elbow", "L_elbow": "L_wrist", "L_wrist": "L_hand",
-    "R_collar": "R_shoulder", "R_shoulder": "R_elbow", "R_elbow": "R_wrist", "R_wrist": "R_hand",
-}
 # A second direction fixes each joint's twist: (a, b) means the vector b -> a
 # between anchors. Thighs, knees, ankles, upper arms and elbows use their
 # limb's bend-plane normal instead (BEND): knees and elbows bend as hinges and

@@ -52,15 +52,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.skeleton import JOINT, NUM_JOINTS, REST_OFFSETS, SMPL_NAMES, SMPL_PARENTS
+from engine.skeleton import JOINT, MAIN_CHILD, NUM_JOINTS, REST_OFFSETS, SMPL_NAMES, SMPL_PARENTS
 
-MAIN_CHILD = {
-    "pelvis": "spine1", "spine1": "spine2", "spine2": "spine3", "spine3": "neck", "neck": "head",
-    "L_hip": "L_knee", "L_knee": "L_ankle", "L_ankle": "L_foot",
-    "R_hip": "R_knee", "R_knee": "R_ankle", "R_ankle": "R_foot",
-    "L_collar": "L_shoulder", "L_shoulder": "L_elbow", "L_elbow": "L_wrist", "L_wrist": "L_hand",
-    "R_collar": "R_shoulder", "R_shoulder": "R_elbow", "R_elbow": "R_wrist", "R_wrist": "R_hand",
-}
 
 
 def _twist_axes() -> np.ndarray:

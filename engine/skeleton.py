@@ -26,6 +26,14 @@ SMPL_PARENTS = np.array(
 )
 NUM_JOINTS = 24
 JOINT = {name: i for i, name in enumerate(SMPL_NAMES)}
+# The child whose direction defines each joint's bone (leaves have none).
+MAIN_CHILD = {
+    "pelvis": "spine1", "spine1": "spine2", "spine2": "spine3", "spine3": "neck", "neck": "head",
+    "L_hip": "L_knee", "L_knee": "L_ankle", "L_ankle": "L_foot",
+    "R_hip": "R_knee", "R_knee": "R_ankle", "R_ankle": "R_foot",
+    "L_collar": "L_shoulder", "L_shoulder": "L_elbow", "L_elbow": "L_wrist", "L_wrist": "L_hand",
+    "R_collar": "R_shoulder", "R_shoulder": "R_elbow", "R_elbow": "R_wrist", "R_wrist": "R_hand",
+}
 
 # Offsets of smpl22_rest.bvh, Y-up metres, in SMPL order (hands added below).
 _SMPL22_OFFSETS_YUP = np.array([

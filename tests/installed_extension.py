@@ -2,6 +2,7 @@
 
     BLENDER_USER_RESOURCES=DIR python tests/installed_extension.py ZIP --report OUT.json
         [--generate --song SONG --work DIR [--model M.safetensors] [--strip-blend F.blend]]
+        [--other-python PYTHON]
 
 Run by tests/test_package.py in a fresh process per Blender version (the
 variable must be set before bpy is imported), with the interpreter of a
@@ -9,8 +10,9 @@ Blender-only environment: no torch, no librosa, no repository on the path.
 It installs ZIP with ``extensions.package_install_files`` into the
 ``user_default`` repository under DIR, enables it, and with ``--generate``
 keys a dance for SONG onto a Rigify rig through the installed extension's
-headless entry point (``batch``). It writes what it saw to OUT.json; the test
-makes the assertions. ``--strip-blend``: a .blend holding the sound strip,
+headless entry point (``batch``). It also asks the installed add-on which
+Python and PYTHONPATH it gives the engine process, and where that finds torch
+and librosa. It writes what it saw to OUT.json; the test makes the assertions. ``--strip-blend``: a .blend holding the sound strip,
 for bpy wheels built without Audaspace (4.2), which cannot make one.
 """
 
@@ -75,8 +77,7 @@ def build_scene(song: str, strip_blend: str, path: Path) -> None:
 
 def generate(args, folder: Path) -> dict:
     batch = importlib.import_module(PACKAGE + ".batch")
-    engine_process = importlib.import_module(PACKAGE + ".engine_process")
-    work = Path(args.work)
+    work = Path(args.work).resolve()
     scene_file = work / "scene.blend"
     build_scene(args.song, args.strip_blend, scene_file)
     argv = ["--blend", str(scene_file), "--armature", "rig", "--strip", "Music", "--seed", "3",
@@ -91,22 +92,38 @@ def generate(args, folder: Path) -> dict:
     action = bpy.data.actions[summary["actions"][0]]
     compat = importlib.import_module(PACKAGE + ".compat")
     paths = {fc.data_path.split('"')[1] for fc in compat.iter_action_fcurves(action) if '"' in fc.data_path}
-    env = engine_process.child_env()
-    child = subprocess.run([sys.executable, "-c", _WHERE], env=env, capture_output=True, text=True, timeout=300)
-    bare = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, text=True, timeout=300,
-                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     vendor = folder / "vendor"
     return {"seconds": round(seconds, 1), "summary": summary,
             "action_on_rig": bool(rig.animation_data and (rig.animation_data.action == action or any(
                 s.action == action for t in rig.animation_data.nla_tracks for s in t.strips))),
             "keyed_bones": sorted(paths & set(rig.pose.bones.keys())),
-            "engine_python": engine_process.find_python("", env), "blender_python": sys.executable,
-            "child_pythonpath": env["PYTHONPATH"].split(os.pathsep),
-            "child_modules": json.loads(child.stdout) if child.returncode == 0 else child.stderr[-2000:],
-            "bare_python_has_torch": bare.returncode == 0,
             # The engine process compiled what it imported from vendor/ (the zip has no bytecode):
             "compiled_in_vendor": sorted(p.parent.parent.name for p in vendor.glob("*/__pycache__/__init__.*.pyc")),
             "blender_imported": sorted(m for m in ("torch", "librosa", "numba", "scipy") if m in sys.modules)}
+
+
+def _modules(python: str, env: dict[str, str]) -> dict | str:
+    child = subprocess.run([python, "-c", _WHERE], env=env, capture_output=True, text=True, timeout=600)
+    return json.loads(child.stdout) if child.returncode == 0 else child.stderr[-2000:]
+
+
+def engine_child(other_python: str) -> dict:
+    """The interpreter and environment the installed add-on gives the engine process,
+    where that process finds its modules, and the same for ``other_python`` set as
+    the preferences' Engine Python (as a CUDA environment would be)."""
+    engine_process = importlib.import_module(PACKAGE + ".engine_process")
+    env = engine_process.child_env()
+    bare = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, text=True, timeout=600,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    report = {"engine_python": engine_process.find_python("", env), "blender_python": sys.executable,
+              "pythonpath": env["PYTHONPATH"].split(os.pathsep), "modules": _modules(sys.executable, env),
+              "bare_python_has_torch": bare.returncode == 0}
+    if other_python:
+        other_env = engine_process.env_for(other_python, env)
+        report["other"] = {"found": engine_process.find_python(other_python, env),
+                           "pythonpath": other_env["PYTHONPATH"].split(os.pathsep),
+                           "modules": _modules(other_python, other_env)}
+    return report
 
 
 def main() -> int:
@@ -118,12 +135,15 @@ def main() -> int:
     p.add_argument("--work", default="")
     p.add_argument("--model", default="")
     p.add_argument("--strip-blend", default="")
+    p.add_argument("--other-python", default="", help="a Python with its own torch, set as the Engine Python")
     args = p.parse_args()
     report: dict = {"blender": bpy.app.version_string,
                     "user_extensions": bpy.utils.user_resource("EXTENSIONS")}
     report["install"] = install(os.path.abspath(args.zip))
-    if args.generate and report["install"]["enabled"]:
-        report["generate"] = generate(args, Path(report["install"]["folder"]))
+    if report["install"]["enabled"]:
+        if args.generate:  # first: what the engine process compiles in vendor/ is its own doing
+            report["generate"] = generate(args, Path(report["install"]["folder"]))
+        report["engine_child"] = engine_child(args.other_python)
     Path(args.report).write_text(json.dumps(report, indent=1, default=str))
     return 0
 
