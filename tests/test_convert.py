@@ -10,10 +10,10 @@ import pytest
 from engine import skeleton as S
 from engine.bvh import read_bvh
 from engine.convert import _world, choose_source_map, retarget_to_smpl
-from engine.skeleton import MAIN_CHILD
 from engine.errors import ChoreoError
 from engine.motion import Motion, load_motion
 from engine.normalize import facing_angle, floor_offset, resample
+from engine.skeleton import MAIN_CHILD
 
 TAKES = {
     "cmu_daz": "cmu_salsa/60_01_scaled.bvh.gz",
