@@ -262,11 +262,23 @@ def _pruned(relative: str) -> bool:
     return any(fnmatch.fnmatchcase(relative, pattern) for pattern in PRUNE)
 
 
+NATIVE_LIBRARIES = (
+    "libsndfile (in _soundfile_data/): LGPL-2.1-or-later; the LGPL-2.1 text is "
+    "soxr-*.dist-info/licenses/COPYING.LGPL",
+    "libsoxr (in soxr/): LGPL-2.1-or-later, soxr-*.dist-info/licenses/",
+    "LLVM (in llvmlite/binding/): Apache-2.0 WITH LLVM-exception, llvmlite-*.dist-info/licenses/",
+    "OpenBLAS and the GCC Fortran runtime (scipy.libs/, Linux and Windows): BSD-3-Clause and "
+    "GPL-3.0 WITH GCC-exception-3.1, scipy-*.dist-info/LICENSE.txt",
+    "oneDNN, OpenMP runtimes and the other code torch builds in: torch-*.dist-info/licenses/",
+)
+
+
 def unpack_wheels(wheels: list[Path], vendor: Path) -> None:
     """Unpack the wheels into ``vendor`` without what PRUNE leaves out; a list of the
     bundled licenses goes beside them (vendor/THIRD_PARTY_LICENSES.txt)."""
     notices = ["Third-party packages bundled in vendor/ (the engine's dependencies), with their",
                "licenses as declared in their metadata; the license texts are in each *.dist-info/.", ""]
+    notices_tail = ["", "Native libraries inside those packages:", *NATIVE_LIBRARIES]
     nested_licenses: list[str] = []
     for wheel in wheels:
         with zipfile.ZipFile(wheel) as archive:
@@ -290,7 +302,7 @@ def unpack_wheels(wheels: list[Path], vendor: Path) -> None:
                                         if c.startswith("License ::"))
         licence = licence or (fields.get("License") or "see the license files").splitlines()[0].strip()
         notices.append(f"{fields['Name']} {fields['Version']}: {licence}")
-    (vendor / "THIRD_PARTY_LICENSES.txt").write_text("\n".join(notices) + "\n", encoding="utf-8")
+    (vendor / "THIRD_PARTY_LICENSES.txt").write_text("\n".join(notices + notices_tail) + "\n", encoding="utf-8")
     _merge_nested_licenses(vendor, nested_licenses)
 
 
@@ -513,6 +525,8 @@ def package(args: list[str]) -> int:
                         help="build without the shipped weights (they are not trained yet)")
     parser.add_argument("--out", type=Path, default=DIST, help="where the zips go (default: dist/)")
     opts = parser.parse_args(args)
+    if opts.platform not in (*PLATFORMS, "all"):  # the default on another host
+        sys.exit(f"error: there is no {opts.platform} zip; pass --platform ({', '.join(PLATFORMS)} or all)")
     errors = check_manifest((ROOT / "blender_manifest.toml").read_text(encoding="utf-8"))
     if errors:
         sys.exit("error: blender_manifest.toml: " + "; ".join(errors))

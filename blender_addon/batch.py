@@ -144,9 +144,11 @@ def run(args: argparse.Namespace) -> dict:
         summary["out"] = out
     if args.render:
         lo, hi = args.render_frames or (int(round(first_key)), int(round(last_key)))
+        root = generation.curves_meta(actions[0]["choreo_curves"]).get("root_bone")
+        follow = (obj, root) if root in obj.data.bones else None
         try:
             summary["render"] = render.render_movie(scene, args.render, lo, hi, resolution=tuple(args.resolution),
-                                                    objects=[obj])
+                                                    objects=[obj], follow=follow)
         except (RuntimeError, OSError) as exc:
             raise BatchError(f"cannot render {args.render}: {exc}", OUTPUT_FAILURE) from exc
         summary["render_frames"] = [lo, hi]

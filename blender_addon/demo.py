@@ -72,7 +72,8 @@ PARTS = {
     "L_hand": (0.035, 0.025, "Skin"), "R_hand": (0.035, 0.025, "Skin"),
 }
 COLOURS = {"Skin": (0.85, 0.62, 0.48, 1), "Shirt": (0.15, 0.45, 0.85, 1), "Pants": (0.15, 0.15, 0.2, 1),
-           "Shoes": (0.9, 0.9, 0.9, 1), "Head": (0.85, 0.62, 0.48, 1), "Floor": (0.55, 0.55, 0.5, 1)}
+           "Shoes": (0.9, 0.9, 0.9, 1), "Head": (0.85, 0.62, 0.48, 1), "Floor": (0.55, 0.55, 0.5, 1),
+           "Tile": (0.42, 0.42, 0.4, 1)}
 
 
 def _tail(name: str) -> mathutils.Vector:
@@ -125,7 +126,7 @@ def build_body(scene, armature, name: str = "Mannequin"):
     mesh = bpy.data.meshes.new(name)
     body = bpy.data.objects.new(name, mesh)
     scene.collection.objects.link(body)
-    materials = list(COLOURS)[:-1]
+    materials = [name for name in COLOURS if name not in ("Floor", "Tile")]
     for material in materials:
         mesh.materials.append(_material(material))
     bm = bmesh.new()
@@ -167,13 +168,18 @@ def build_body(scene, armature, name: str = "Mannequin"):
     return body
 
 
-def build_floor(scene):
+def build_floor(scene, size: int = 40):
+    """A checkered floor, ``size`` metres square in 1 m tiles (travel stays visible)."""
     mesh = bpy.data.meshes.new("Floor")
     bm = bmesh.new()
-    bmesh.ops.create_grid(bm, x_segments=8, y_segments=8, size=4.0)
+    bmesh.ops.create_grid(bm, x_segments=size, y_segments=size, size=size / 2)
+    for face in bm.faces:
+        centre = face.calc_center_median()
+        face.material_index = (math.floor(centre.x) + math.floor(centre.y)) % 2
     bm.to_mesh(mesh)
     bm.free()
     mesh.materials.append(_material("Floor"))
+    mesh.materials.append(_material("Tile"))
     floor = bpy.data.objects.new("Floor", mesh)
     scene.collection.objects.link(floor)
     return floor

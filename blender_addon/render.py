@@ -25,8 +25,13 @@ def _set_movie_output(scene) -> None:
     ffmpeg.audio_bitrate = 128
 
 
-def frame_camera(scene, objects: list, name: str = "Choreo Preview Camera"):
-    """A camera looking at ``objects`` from the front (-Y), linked to the scene."""
+def frame_camera(scene, objects: list, name: str = "Choreo Preview Camera", follow: tuple | None = None):
+    """A camera looking at ``objects`` from the front (-Y), linked to the scene.
+
+    ``follow`` = (armature, bone): the camera also moves along the floor with that
+    bone (a Copy Location constraint, X and Y only), so a dancer who travels stays
+    in the picture.
+    """
     points = []
     for obj in objects:
         points += [obj.matrix_world @ mathutils.Vector(corner) for corner in obj.bound_box]
@@ -44,12 +49,20 @@ def frame_camera(scene, objects: list, name: str = "Choreo Preview Camera"):
     cam.location = (centre.x, centre.y - distance, centre.z + height * 0.15)
     direction = centre - cam.location
     cam.rotation_euler = direction.to_track_quat("-Z", "Y").to_euler()
+    if follow is not None:
+        armature, bone = follow
+        rest = armature.matrix_world @ armature.data.bones[bone].head_local
+        cam.location.x -= rest.x
+        cam.location.y -= rest.y
+        constraint = cam.constraints.new("COPY_LOCATION")
+        constraint.target, constraint.subtarget = armature, bone
+        constraint.use_z, constraint.use_offset = False, True
     scene.camera = cam
     return cam
 
 
 def setup_preview(scene, filepath: str, frame_start: int, frame_end: int, resolution=(480, 270),
-                  objects: list | None = None) -> None:
+                  objects: list | None = None, follow: tuple | None = None) -> None:
     """Workbench, small resolution, movie output with audio; adds a camera if the scene has none."""
     render = scene.render
     render.engine = "BLENDER_WORKBENCH"
@@ -68,7 +81,8 @@ def setup_preview(scene, filepath: str, frame_start: int, frame_end: int, resolu
     render.filepath = os.path.abspath(filepath)
     scene.frame_start, scene.frame_end = int(frame_start), int(frame_end)
     if scene.camera is None:
-        frame_camera(scene, objects or [o for o in scene.objects if o.type in {"ARMATURE", "MESH"}])
+        frame_camera(scene, objects or [o for o in scene.objects if o.type in {"ARMATURE", "MESH"}],
+                     follow=follow)
 
 
 def render_movie(scene, filepath: str, frame_start: int, frame_end: int, **kwargs) -> str:

@@ -12,6 +12,8 @@ reads (``TargetRest.from_dict``):
   rotated, translated or Y-up: the engine works in armature space and takes
   only "up" from it);
 * ``rotation_modes``: each pose bone's ``rotation_mode``;
+* ``custom_properties``: {pose bone: [custom property names]} for the pose bones
+  that have any (Rigify's IK/FK switches), so the engine asks only for what exists;
 * ``mapping`` / ``preset``: a custom bone map (JSON text in the object's
   ``choreo_bone_map`` custom property) and a preset name (``choreo_rig_preset``)
   when the artist set them.
@@ -89,6 +91,11 @@ def export_rest(armature_obj) -> dict:
         pb = pose.bones.get(b.name) if pose is not None else None
         modes.append(pb.rotation_mode if pb is not None else "QUATERNION")
     preset = obj.get(PRESET_PROP)
+    props = {}
+    for pb in (pose.bones if pose is not None else ()):
+        keys = [k for k in pb.keys() if not k.startswith("_")]
+        if keys:
+            props[pb.name] = keys
     return {
         "format": FORMAT,
         "version": 1,
@@ -101,6 +108,7 @@ def export_rest(armature_obj) -> dict:
         "inherit_rotation": [bool(b.use_inherit_rotation) for b in bones],
         "object_matrix": _rows(obj.matrix_world),
         "rotation_modes": modes,
+        "custom_properties": props,
         "mapping": stored_mapping(obj),
         "preset": str(preset) if preset else None,
     }

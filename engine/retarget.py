@@ -15,15 +15,14 @@ The method (derivation in docs/retarget.md):
   object is therefore handled, and the character dances facing its own front.
 * A world-space delta from rest in SMPL (``G_j``, the joint's global rotation;
   SMPL's rest frames are world-aligned) becomes the armature-space delta
-  ``D_j = M G_j M^T``. A per-joint rest alignment ``A_j`` first turns the target
-  bone's rest chord (its head to the head of the next mapped bone) onto SMPL's
-  rest chord, so an A-pose rig is brought to SMPL's T-pose before the delta is
-  applied. Torso joints align a full frame (chord plus the left axis), limbs
-  the smallest rotation. When the rig skips SMPL joints (no spine2, no
-  collar), a swing ``F`` puts the chord on SMPL's actual joint-to-joint
-  direction, so the mapped joints still land where SMPL's are.
-  The bone's posed armature orientation is ``O_b = Q_b R_b`` with
-  ``Q_b = F D_j A_j``.
+  ``D_j = M G_j M^T``. For limbs (collars, arms, legs, feet) a rest alignment
+  ``A_j`` first turns the target bone's rest chord (its head to the head of the
+  next mapped bone) onto SMPL's T-pose chord, so an A-pose rig is brought to
+  SMPL's rest before the delta is applied; the torso keeps the rig's own rest
+  posture (``A_j = I``). When the rig skips SMPL joints (no spine2, no neck), a
+  swing ``F`` puts the chord on SMPL's actual joint-to-joint direction, so the
+  mapped joints still land where SMPL's are. The bone's posed armature
+  orientation is ``O_b = Q_b R_b`` with ``Q_b = F D_j A_j``.
 * The pose-space rotation is ``B_b = R_b^T Q_p^T Q_b R_b`` where ``R_b`` is the
   bone's rest (``bone.matrix_local``) rotation and ``Q_p`` the delta of its
   (effective) mapped parent: the bones in between are unmapped, so they stay
@@ -100,6 +99,7 @@ class TargetRest:
     name: str = ""
     mapping: dict | None = None  # a custom bone map stored on the armature
     preset: str | None = None  # a preset chosen for the armature
+    custom_properties: dict | None = None  # pose bone -> names of its custom properties
 
     def __post_init__(self):
         self.names = [str(n) for n in self.names]
@@ -169,7 +169,8 @@ class TargetRest:
                    object_matrix=data.get("object_matrix", np.eye(4)),
                    rotation_modes=data.get("rotation_modes"), lengths=data.get("lengths"),
                    inherit_rotation=data.get("inherit_rotation"), name=str(data.get("armature") or ""),
-                   mapping=data.get("mapping") or None, preset=data.get("preset") or None)
+                   mapping=data.get("mapping") or None, preset=data.get("preset") or None,
+                   custom_properties=data.get("custom_properties"))
 
     def to_dict(self) -> dict:
         return {"format": REST_FORMAT, "version": 1, "armature": self.name, "names": self.names,
@@ -177,7 +178,7 @@ class TargetRest:
                 "lengths": self.lengths.tolist(), "object_matrix": self.object_matrix.tolist(),
                 "rotation_modes": list(self.rotation_modes),
                 "inherit_rotation": self.inherit_rotation.tolist(), "mapping": self.mapping,
-                "preset": self.preset}
+                "preset": self.preset, "custom_properties": self.custom_properties}
 
     @classmethod
     def coerce(cls, rest) -> "TargetRest":
@@ -268,15 +269,6 @@ def _unit(v):
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
-def _frame(primary, secondary):
-    """Right-handed orthonormal frame (columns) with y = primary, x ~ secondary."""
-    y = _unit(primary)
-    x = secondary - np.sum(secondary * y, -1, keepdims=True) * y
-    x = _unit(x)
-    z = np.cross(x, y)
-    return np.stack([x, y, z], -1)
-
-
 def _rot_between(u, v):
     return R.rotation_between(u, v)
 
@@ -322,7 +314,7 @@ class RetargetPlan:
     M: np.ndarray  # SMPL frame -> armature frame
     up: np.ndarray
     scale: float
-    root: int  # bone carrying the SMPL pelvis (first bone of the pelvis group)
+    root: int  # top mapped bone above the hips (usually the pelvis bone): its head is solved for
     root_motion: int  # bone whose location is keyed
     floor: float  # rest floor height along `up` (armature units)
     preset: str | None = None
@@ -349,6 +341,15 @@ def _ancestors(parents: np.ndarray, b: int) -> list[int]:
     while p >= 0:
         out.append(int(p))
         p = parents[p]
+    return out
+
+
+def _eff_ancestors(eff_parent: dict[int, int], b: int) -> list[int]:
+    out = []
+    b = eff_parent.get(b, -1)
+    while b >= 0:
+        out.append(b)
+        b = eff_parent.get(b, -1)
     return out
 
 
@@ -385,7 +386,7 @@ def plan_retarget(rest, mapping=None, preset=None, presets=None) -> RetargetPlan
     mapping, chosen, confidence, unmapped = resolve_mapping(rest, mapping, preset, presets)
     idx = rest.index
     parents = rest.parents
-    Rr, H = rest.rotations, rest.heads
+    H = rest.heads
 
     # groups, root-most first, and checks
     groups: dict[str, list[int]] = {}
@@ -434,7 +435,7 @@ def plan_retarget(rest, mapping=None, preset=None, presets=None) -> RetargetPlan
         first, last = ids[0], ids[-1]
         end_joint, end_bone = None, None
         for k in CHAIN_NEXT[joint]:
-            if k in groups and groups[k][0] not in ids and first in _ancestors(parents, groups[k][0]):
+            if k in groups and groups[k][0] not in ids and first in _eff_ancestors(eff_parent, groups[k][0]):
                 end_joint, end_bone = k, groups[k][0]
                 break
         if end_bone is not None:
@@ -450,10 +451,10 @@ def plan_retarget(rest, mapping=None, preset=None, presets=None) -> RetargetPlan
             continue
         d_s = M @ (p0[J[smpl_end]] - p0[J[joint]])
         chord[joint] = (smpl_end, end_bone, d_t)
-        if joint in TORSO:
-            align[joint] = _frame(d_s, left) @ _frame(d_t, left).T
-        else:
-            align[joint] = _rot_between(d_t, d_s)
+        # The torso keeps the rig's own rest posture (both stand upright; a chord
+        # match would lean the rig by its anatomical differences to SMPL); limbs
+        # are turned onto SMPL's T-pose directions (A-pose arms, splayed legs).
+        align[joint] = np.eye(3) if joint in TORSO else _rot_between(d_t, d_s)
 
     # scale: leg length (hip -> knee -> ankle) against SMPL's
     legs = []
@@ -469,20 +470,43 @@ def plan_retarget(rest, mapping=None, preset=None, presets=None) -> RetargetPlan
     if not np.isfinite(scale) or scale <= 1e-6:
         raise ChoreoError("the rig's legs have no length: check the thigh and shin bones")
 
-    root = groups["pelvis"][0]
+    # the top of the mapped tree above the hips: its head is solved for each frame
+    root = groups["L_hip"][0]
+    while eff_parent[root] >= 0:
+        root = eff_parent[root]
+    # the bone keyed with the location: the root itself, or an unmapped bone above
+    # every top-level mapped bone (rigs whose legs or spine are not under the hips)
+    tops = [b for b in owner if eff_parent[b] < 0]
     root_motion = root
+    if len(tops) > 1:
+        common = set(_ancestors(parents, tops[0]) + [tops[0]])
+        for b in tops[1:]:
+            common &= set(_ancestors(parents, b) + [b])
+        common -= set(owner)
+        if not common:
+            names = ", ".join(rest.names[b] for b in tops)
+            raise ChoreoError(f"the mapped bones ({names}) have no common parent bone to carry the root motion")
+        root_motion = max(common, key=lambda b: len(_ancestors(parents, b)))
     wanted = chosen.root_motion_bone if chosen is not None else None
     if wanted and wanted in idx:
         w = idx[wanted]
-        if w == root or (w in _ancestors(parents, root) and w not in owner):
+        if w == root_motion or (w in _ancestors(parents, root_motion) and w not in owner):
             root_motion = w
     pts = np.concatenate([H, rest.tails]) @ up
     floor = float(pts.min())
+    set_properties = {}
+    for bone, props in (chosen.set_properties if chosen is not None else {}).items():
+        if bone not in idx:
+            continue
+        known = None if rest.custom_properties is None else set(rest.custom_properties.get(bone, ()))
+        kept = {k: v for k, v in props.items() if known is None or k in known}
+        if kept:
+            set_properties[bone] = kept
     return RetargetPlan(rest=rest, mapping=mapping, groups=groups, eff_parent=eff_parent, chord=chord,
                         align=align, M=M, up=up, scale=scale, root=root, root_motion=root_motion, floor=floor,
                         preset=chosen.name if chosen is not None else rigs_mod.CUSTOM,
                         confidence=confidence, unmapped=unmapped,
-                        set_properties=dict(chosen.set_properties) if chosen is not None else {})
+                        set_properties=set_properties)
 
 
 # --------------------------------------------------------------------------- solve
@@ -497,7 +521,7 @@ def _joint_deltas(plan: RetargetPlan, G: np.ndarray, P: np.ndarray) -> dict[str,
         D = M @ G[:, j] @ M.T
         Q = D @ plan.align[joint]
         end, _, _ = plan.chord[joint]
-        if end is not None and S.SMPL_PARENTS[J[end]] != j:
+        if end is not None and S.SMPL_PARENTS[J[end]] != j and joint != "pelvis":
             rest_c = M @ (p0[J[end]] - p0[j])
             now_c = (P[:, J[end]] - P[:, j]) @ M.T
             Q = _rot_between(D @ rest_c, now_c) @ Q
@@ -645,8 +669,11 @@ def posed_heads(rest, result: RetargetResult, bones=None, mapping=None) -> dict[
     result's curves applied, by Blender's pose rule
     ``P_b = P_parent @ inv(Rest_parent) @ Rest_b @ Basis_b`` (no constraints; a
     preset's parent overrides are followed). For checks and foot analysis."""
-    plan = rest if isinstance(rest, RetargetPlan) else plan_retarget(rest, mapping or result.mapping,
-                                                                    result.preset if not mapping else None)
+    if isinstance(rest, RetargetPlan):
+        plan = rest
+    else:
+        known = result.preset if result.preset in rigs_mod.load_presets() else None
+        plan = plan_retarget(rest, mapping or result.mapping, None if mapping else known)
     rest = plan.rest
     idx = rest.index
     wanted = [idx[b] for b in (bones or list(result.rotations))]

@@ -183,6 +183,13 @@ class _Index:
         self.by_key: dict[str, str] = {}
         for n in self.names:
             self.by_key.setdefault(name_key(n), n)
+        # Rigify-style DEF-/ORG-/MCH- copies (a rig exported with its deform bones only)
+        self.by_stripped: dict[str, str] = {}
+        rank = {"def": 0, "org": 1, "mch": 2}
+        for n in sorted(self.names, key=lambda n: rank.get((words(n) or [""])[0], -1)):
+            w = words(n)
+            if w and w[0] in rank:
+                self.by_stripped.setdefault("".join(w[1:]), n)
         self.parsed = {n: split_side(n) for n in self.names}
         self.parent = {}
         if parents is not None:
@@ -194,6 +201,10 @@ class _Index:
         if name in self.exact:
             return name
         return self.by_key.get(name_key(name))
+
+    def find_prefixed(self, name: str) -> str | None:
+        """``thigh.L`` -> ``DEF-thigh.L`` (else ``ORG-``/``MCH-``) when only those exist."""
+        return self.by_stripped.get(name_key(name))
 
     def depth(self, name: str) -> int:
         d = 0
@@ -251,6 +262,9 @@ def match_preset(preset: RigPreset, bone_names, parents=None) -> Detection:
             got = [b for b in (index.find(t) for t in preset.alternatives.get(joint, [])) if b and b not in used][:1]
             q = 1.0 if got else 0.0
         if not got:
+            got = [b for b in (index.find_prefixed(t) for t in targets) if b and b not in used]
+            q = 0.9 * len(got) / len(targets)
+        if not got:
             cands = index.alias_candidates(joint, _joint_patterns(preset.aliases, joint), used)
             got, q = cands[:1], 0.75 if cands else 0.0
         if got:
@@ -276,7 +290,7 @@ GENERIC_ALIASES = {
     "hip": ["thigh", "upleg", "upperleg", "femur", "hip", "leg0?1"],
     "knee": ["shin", "calf", "lowerleg", "lowleg", "knee", "leg", "leg0?2"],
     "ankle": ["foot", "ankle"],
-    "foot": ["toes?", "toebase", "ball", "toe0?1"],
+    "foot": [r"toes?\d*", "toebase", "ball"],
 }
 
 

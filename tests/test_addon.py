@@ -55,6 +55,13 @@ def _leftovers() -> list[str]:
     return found
 
 
+def _classes_registered() -> list[str]:
+    from blender_addon import operators, panel, preferences, properties
+
+    classes = (*properties.CLASSES, *preferences.CLASSES, *operators.CLASSES, *panel.CLASSES)
+    return [cls.__name__ for cls in classes if cls.is_registered]
+
+
 def _op_registered(op: str) -> bool:
     try:
         getattr(bpy.ops.choreo, op).get_rna_type()
@@ -71,8 +78,9 @@ def test_register_unregister_twice_leaves_nothing():
         assert bpy.context.scene.choreo.style == "salsa_lead"
         assert bpy.ops.choreo.generate.poll()
         assert {"REGISTER", "UNDO"} <= set(bpy.types.CHOREO_OT_generate.bl_options)
+        assert len(_classes_registered()) >= 12
         blender_addon.unregister()
-        assert _leftovers() == []
+        assert _leftovers() == [] and _classes_registered() == []
         assert engine_process.warm_process() is None
 
 

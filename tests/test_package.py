@@ -252,6 +252,15 @@ def test_windows_and_macos_zips(tmp_path, platform, tag, binary):
     elf = [n for n in archive.namelist() if n.endswith(".so") and archive.open(n).read(4) == b"\x7fELF"]
     assert not elf, elf[:5]  # no Linux binaries in another platform's zip
     _blender_validate(path)  # each bpy's validator passes (asserted inside)
+    # Blender refuses another platform's zip (its manifest names the platform).
+    python = ROOT / ".venv-bpy50" / "bin" / "python"
+    if python.exists():
+        report_file = tmp_path / "report.json"
+        subprocess.run([str(python), str(ROOT / "tests" / "installed_extension.py"), str(path), "--report",
+                        str(report_file)], cwd=tmp_path, env=_clean_env(tmp_path / "blender"),
+                       capture_output=True, text=True, timeout=600)
+        install = json.loads(report_file.read_text())["install"]
+        assert not install["enabled"] and install["listing"] == [], install
 
 
 @pytest.mark.slow

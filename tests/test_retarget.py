@@ -43,14 +43,23 @@ BUILDERS = {
     "ue5": RB.build_ue5,
     "vrm": RB.build_vrm,
     "smpl": RB.build_smpl_bvh,
+    "cmu_daz": RB.build_cmu_bvh,
     "rigify_metarig": RB.build_rigify_metarig,
     "rigify": RB.build_rigify_rig,
 }
 MEASURED = ("L_hip", "R_hip", "L_knee", "R_knee", "L_ankle", "R_ankle", "L_shoulder", "R_shoulder",
             "L_elbow", "R_elbow", "L_wrist", "R_wrist", "head")
 N_FRAMES = 20
-TOLERANCE = 0.05  # of body height
+# Of body height. Raw errors are mostly differences of proportions: the SMPL-22 rig
+# has SMPL's own, the built rigs plausible adult ones, cmu_daz (the salsa
+# performer's own skeleton, about 1.2 m tall) short legs and long arms, Rigify's meta-rig much longer
+# thighs and a shorter torso (the generated rig has the meta-rig's body).
+RAW_TOLERANCE = {"mixamo": 0.05, "ue5": 0.05, "vrm": 0.05, "smpl": 0.015, "cmu_daz": 0.08,
+                 "rigify_metarig": 0.08, "rigify": 0.08}
+POSE_TOLERANCE = 0.02
+TOLERANCE = 0.05
 ERRORS: dict[str, dict[str, float]] = {}
+DEBUG = bool(__import__("os").environ.get("CHOREO_DEBUG"))
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -78,7 +87,7 @@ def salsa(shared_data, request) -> Motion:
 
 
 @pytest.fixture(scope="session")
-def built():
+def built(shared_data):
     """Every test rig, built once (the Rigify generation takes a couple of seconds)."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     objs = {name: build(f"T_{name}") for name, build in BUILDERS.items()}
@@ -103,9 +112,25 @@ def measure_bones(obj, result) -> dict[str, str]:
     """SMPL joint -> bone whose head is that joint, for every mapped joint."""
     out = {j: (v if isinstance(v, str) else v[0]) for j, v in result.mapping.items()}
     if result.preset == "rigify":  # the FK controls drive the ORG bones: measure those
-        special = {"neck": "ORG-spine.004", "head": "ORG-spine.006", "torso": "ORG-spine"}
+        # torso is a pivot control: the lower back it turns starts at ORG-spine.001
+        special = {"neck": "ORG-spine.004", "head": "ORG-spine.006", "torso": "ORG-spine.001"}
         out = {j: special.get(b, "ORG-" + b.replace("_fk", "")) for j, b in out.items()}
     return {j: b for j, b in out.items() if b in obj.pose.bones}
+
+
+def _subset(motion: Motion, frames) -> Motion:
+    """The motion at the given frames only (for per-frame checks)."""
+    frames = np.asarray(frames)
+    return Motion(motion.rotations[frames], motion.root_translation[frames], motion.fps)
+
+
+def smpl_globals(motion) -> np.ndarray:
+    """(T, 24, 3, 3) world rotations of the SMPL joints (plain FK over the local ones)."""
+    local = motion.matrices
+    g = np.empty_like(local)
+    for j, p in enumerate(S.SMPL_PARENTS):
+        g[:, j] = local[:, j] if p < 0 else g[:, p] @ local[:, j]
+    return g
 
 
 def character_frame(rest_world: dict[str, np.ndarray]) -> np.ndarray:
@@ -154,29 +179,36 @@ def errors(obj, result, motion, frames) -> dict[str, float]:
     smpl_height = p0[S.JOINT["head"], 2]
 
     # raw: own-height normalised, hips aligned
-    raw = []
+    raw = {}
     for j in MEASURED:
         if j in idx:
             t = (local[:, idx[j]] - mid) / height
             s = (P[:, S.JOINT[j]] - smpl_mid) / smpl_height
-            raw.append(np.linalg.norm(t - s, axis=-1))
-    # pose: SMPL's directions with the rig's own distances between its mapped joints
-    ref = {}
-    rest_ref = {}
-    pose_err = {}
+            raw[j] = np.linalg.norm(t - s, axis=-1)
+    # pose: an ideal retarget onto the rig's proportions. Along a limb (hip -> knee,
+    # collar -> shoulder -> elbow ...) the next mapped joint lies in SMPL's posed
+    # direction at the rig's own distance; the torso (and what hangs from it: hips,
+    # collars, neck) turns rigidly with the SMPL joint it hangs from, keeping the
+    # rig's own rest posture.
+    G = smpl_globals(_subset(motion, frames))
+    ref, pose_err = {}, {}
     for j in S.SMPL_NAMES:
         if j not in idx or j == "pelvis":
             continue
         a = S.SMPL_PARENTS[S.JOINT[j]]
         while a > 0 and S.SMPL_NAMES[a] not in idx:
             a = S.SMPL_PARENTS[a]
-        anc = S.SMPL_NAMES[a] if a > 0 else None
-        base, rest_base = (ref[anc], rest_local[idx[anc]]) if anc else (mid, rest_mid)
-        smpl_base = P[:, S.JOINT[anc]] if anc else smpl_mid
-        d = P[:, S.JOINT[j]] - smpl_base
-        length = np.linalg.norm(rest_local[idx[j]] - rest_base)
-        ref[j] = base + length * d / np.linalg.norm(d, axis=-1, keepdims=True)
-        if j in MEASURED:
+        anc = S.SMPL_NAMES[a]
+        base, rest_base = (ref[anc], rest_local[idx[anc]]) if a > 0 else (mid, rest_mid)
+        chain_next = next((k for k in RT.CHAIN_NEXT[anc] if k in idx), None)
+        if chain_next == j and anc not in RT.TORSO:
+            smpl_base = P[:, a] if a > 0 else smpl_mid
+            d = P[:, S.JOINT[j]] - smpl_base
+            length = np.linalg.norm(rest_local[idx[j]] - rest_base)
+            ref[j] = base + length * d / np.linalg.norm(d, axis=-1, keepdims=True)
+        else:
+            ref[j] = base + G[:, a] @ (rest_local[idx[j]] - rest_base)
+        if j in MEASURED or DEBUG:
             pose_err[j] = np.linalg.norm(local[:, idx[j]] - ref[j], axis=-1) / height
     # root: hips' horizontal travel, in leg lengths, against SMPL's
     leg_t = np.mean([np.linalg.norm(rest[f"{s}_knee"] - rest[f"{s}_hip"])
@@ -185,7 +217,8 @@ def errors(obj, result, motion, frames) -> dict[str, float]:
     smpl_rest_mid = 0.5 * (p0[S.JOINT["L_hip"]] + p0[S.JOINT["R_hip"]])
     travel_s = (smpl_mid - smpl_rest_mid)[:, :2] / S.LEG_LENGTH
     return {
-        "raw": float(np.max(raw)),
+        "raw": float(max(e.max() for e in raw.values())),
+        "raw_by_joint": {j: round(float(e.max()) * 100, 1) for j, e in raw.items()},
         "pose": float(max(e.max() for e in pose_err.values())),
         "pose_by_joint": {j: round(float(e.max()) * 100, 2) for j, e in pose_err.items()},
         "root": float(np.abs(travel_t - travel_s).max()),
@@ -265,12 +298,12 @@ def test_retargeted_positions_follow_smpl(built, salsa, frames, name):
     err = errors(obj, result, salsa, frames)
     ERRORS[name] = err
     print(f"\n{name}: raw {err['raw']:.2%}  pose {err['pose']:.2%}  root {err['root']:.2%} of leg  "
-          f"feet {err['feet']:+.2%}  by joint (%): {err['pose_by_joint']}")
-    assert err["pose"] < TOLERANCE
+          f"feet {err['feet']:+.2%}\n  raw by joint (%): {err['raw_by_joint']}"
+          f"\n  pose by joint (%): {err['pose_by_joint']}")
+    assert err["pose"] < POSE_TOLERANCE
+    assert err["raw"] < RAW_TOLERANCE[name]
     assert err["root"] < 0.01
     assert err["feet"] > -0.006  # about 1 cm for a 1.7 m figure
-    if name == "smpl":  # same proportions as the canonical skeleton: raw positions match too
-        assert err["raw"] < 0.02
 
 
 def test_rigify_rig_is_switched_to_fk(built, salsa):
@@ -301,13 +334,15 @@ def test_transformed_armature_objects(built, salsa, frames, transform):
         bpy.context.view_layer.update()
         rest = export_rest(obj)
         assert np.allclose(rest["object_matrix"], np.array(obj.matrix_world))
-        result = RT.retarget(salsa, rest)
-        err = errors(obj, result, salsa, frames)
-        print(f"\nue5 {transform}: raw {err['raw']:.2%}  pose {err['pose']:.2%}  root {err['root']:.2%}  "
+        motion = _subset(salsa, frames)  # the checked frames only
+        result = RT.retarget(motion, rest)
+        err = errors(obj, result, motion, np.arange(len(frames)))
+        print(f"\nue5_{transform}: raw {err['raw']:.2%}  pose {err['pose']:.2%}  root {err['root']:.2%}  "
               f"feet {err['feet']:+.2%}")
-        assert err["pose"] < TOLERANCE and err["root"] < 0.01 and err["feet"] > -0.006
+        assert err["pose"] < POSE_TOLERANCE and err["raw"] < TOLERANCE
+        assert err["root"] < 0.01 and err["feet"] > -0.006
         # the object transform only changes where "up" is: here the curves are the same
-        plain = RT.retarget(salsa, export_rest(base))
+        plain = RT.retarget(motion, export_rest(base))
         for bone, q in plain.rotations.items():
             assert np.allclose(q, result.rotations[bone], atol=1e-6)
         for bone, x in plain.locations.items():
