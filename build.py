@@ -34,7 +34,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,9 +262,9 @@ def _pruned(relative: str) -> bool:
 
 
 NATIVE_LIBRARIES = (
-    "libsndfile (in _soundfile_data/): LGPL-2.1-or-later; the LGPL-2.1 text is "
-    "soxr-*.dist-info/licenses/COPYING.LGPL",
-    "libsoxr (in soxr/): LGPL-2.1-or-later, soxr-*.dist-info/licenses/",
+    "libsndfile (the shared library in _soundfile_data/): LGPL-2.1-or-later, _soundfile_data/COPYING",
+    "libsoxr (built into soxr/soxr_ext, source: the soxr 1.1.0 sdist on PyPI): LGPL-2.1-or-later, "
+    "soxr-*.dist-info/licenses/",
     "LLVM (in llvmlite/binding/): Apache-2.0 WITH LLVM-exception, llvmlite-*.dist-info/licenses/",
     "OpenBLAS and the GCC Fortran runtime (scipy.libs/, Linux and Windows): BSD-3-Clause and "
     "GPL-3.0 WITH GCC-exception-3.1, scipy-*.dist-info/LICENSE.txt",
@@ -373,6 +372,8 @@ def check_manifest(text: str) -> list[str]:
     plus: blender_version_min 4.2.0 (extensions), a blender_version_max that stops
     before the first Blender whose Python cannot load the cp311 wheels, known SPDX
     licenses, reasons for every permission. Returns the problems (none: valid)."""
+    import tomllib  # here, not at the top: `setup` must reach its own Python 3.11 check
+
     try:
         m = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -405,7 +406,8 @@ def check_manifest(text: str) -> list[str]:
     if not (isinstance(ident, str) and ident.isidentifier() and "__" not in ident
             and not ident.startswith("_") and not ident.endswith("_")):
         errors.append(f"id: {ident!r} is not a Python identifier without leading, trailing or double '_'")
-    version("version", m.get("version"))
+    if not re.fullmatch(r"\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?", str(m.get("version", ""))):
+        errors.append(f"version: semantic version X.Y.Z expected, found {m.get('version')!r}")
     terse("tagline", m.get("tagline"))
     if m.get("type") not in ("add-on", "theme"):
         errors.append(f"type: 'add-on' or 'theme' expected, found {m.get('type')!r}")
@@ -518,6 +520,8 @@ def print_size_report(report: dict, top: int = 12) -> None:
 
 
 def package(args: list[str]) -> int:
+    if sys.version_info < (3, 11):
+        sys.exit(f"error: packaging needs Python 3.11 (tomllib); this is {sys.version.split()[0]}")
     parser = argparse.ArgumentParser(prog="build.py package")
     parser.add_argument("--platform", default=host_platform(),
                         choices=[*PLATFORMS, "all"], help="default: this machine's platform")
@@ -534,7 +538,7 @@ def package(args: list[str]) -> int:
         sys.exit(f"error: the shipped weights {MODEL.relative_to(ROOT)} are missing "
                  "(train them, or pass --no-model for a zip without them)")
     platforms = list(PLATFORMS) if opts.platform == "all" else [opts.platform]
-    version = tomllib.loads((ROOT / "blender_manifest.toml").read_text(encoding="utf-8"))["version"]
+    version = re.search(r'(?m)^version\s*=\s*"([^"]+)"', (ROOT / "blender_manifest.toml").read_text())[1]
     failed = 0
     for platform in platforms:
         if PLATFORMS[platform].unavailable:

@@ -18,6 +18,7 @@ import math
 import os
 import shutil
 import sys
+import typing
 from pathlib import Path
 
 import bmesh
@@ -162,8 +163,8 @@ def build_body(scene, armature, name: str = "Mannequin"):
     bm.free()
     for polygon in mesh.polygons:
         polygon.use_smooth = True
-    modifier = body.modifiers.new("Armature", "ARMATURE")
-    modifier.object = armature  # type: ignore[attr-defined]  # an ArmatureModifier
+    modifier = typing.cast(bpy.types.ArmatureModifier, body.modifiers.new("Armature", "ARMATURE"))
+    modifier.object = armature
     body.parent = armature
     return body
 

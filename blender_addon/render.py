@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import typing
 
 import bpy
 import mathutils
@@ -54,7 +55,7 @@ def frame_camera(scene, objects: list, name: str = "Choreo Preview Camera", foll
         rest = armature.matrix_world @ armature.data.bones[bone].head_local
         cam.location.x -= rest.x
         cam.location.y -= rest.y
-        constraint = cam.constraints.new("COPY_LOCATION")
+        constraint = typing.cast(bpy.types.CopyLocationConstraint, cam.constraints.new("COPY_LOCATION"))
         constraint.target, constraint.subtarget = armature, bone
         constraint.use_z, constraint.use_offset = False, True
     scene.camera = cam
