@@ -396,7 +396,7 @@ def key_curves(armature_obj: bpy.types.Object, result_or_path, frame_start: floa
     for name, q in rotations.items():
         q = quat_continuous(q)
         quats[name] = slerp_resample(q, u) if resample else q
-    eulers = {}
+    eulers: dict[str, np.ndarray] = {}
     for order in EULER_ORDERS:  # all bones of one order in one batch
         names = [n for n in rotations if modes[n] == order]
         if names:
@@ -448,7 +448,7 @@ def key_curves(armature_obj: bpy.types.Object, result_or_path, frame_start: floa
             strip.frame_start_ui = start
         strip.name = action.name
         strip.blend_type = "REPLACE"
-        strip.extrapolation = extrapolation
+        strip.extrapolation = extrapolation  # type: ignore[assignment]  # validated by the caller
     except Exception:
         _remove(armature_obj, action, track)
         raise

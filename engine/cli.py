@@ -13,7 +13,7 @@ import sys
 
 from engine.errors import ChoreoError
 
-COMMANDS = ("analyze", "metrics", "validate", "generate", "train")
+COMMANDS = ("analyze", "metrics", "validate", "generate", "train", "pipeline")
 
 
 def _load(name: str):

@@ -211,7 +211,6 @@ def test_generate_keys_a_new_action_at_the_strip_and_undo_removes_it(addon):
     assert [m for m in scene.timeline_markers if m.name.startswith("beat:")]
     assert settings.report_summary
     assert bpy.context.window_manager.choreo_job.running is False
-    # same seed, same dance
     curves = keying.load_curves(action["choreo_curves"])
     assert int(action["choreo_seed"]) == 3
 

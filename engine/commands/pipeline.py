@@ -200,7 +200,7 @@ def _validate(motion, music) -> dict | None:
 def _repair(motion, music):
     from engine.repair import repair
 
-    fixed, before, after = repair(motion, music_beats=np.asarray(music.beats) - music.start)
+    fixed, before, after = repair(motion, music_beats=music)
     return fixed, _report_dict(before), _report_dict(after)
 
 
@@ -269,21 +269,6 @@ def write_curves(path, curves: dict) -> None:
 
 # --------------------------------------------------------------------------- merging (Regenerate range)
 
-def _slerp(q0: np.ndarray, q1: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Per-row slerp of unit wxyz quaternions by weights w (0: q0, 1: q1)."""
-    dot = np.einsum("ij,ij->i", q0, q1)
-    q1 = np.where(dot[:, None] < 0, -q1, q1)
-    dot = np.abs(dot).clip(-1.0, 1.0)
-    theta = np.arccos(dot)
-    sin = np.sin(theta)
-    small = sin < 1e-6
-    safe = np.where(small, 1.0, sin)
-    a = np.where(small, 1.0 - w, np.sin((1.0 - w) * theta) / safe)
-    b = np.where(small, w, np.sin(w * theta) / safe)
-    out = a[:, None] * q0 + b[:, None] * q1
-    return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-
 def merge_curves(previous: dict, new: dict, offset: int, blend: int = DEFAULT_BLEND_FRAMES) -> dict:
     """Put ``new`` over ``previous`` at frame ``offset``, keeping everything outside.
 
@@ -292,6 +277,8 @@ def merge_curves(previous: dict, new: dict, offset: int, blend: int = DEFAULT_BL
     are shifted (linearly from the start seam's offset to the end seam's) so
     that they continue the previous trajectory instead of jumping.
     """
+    from engine.rotations import quat_slerp
+
     n_prev = next(iter([*previous["rotations"].values(), *previous["locations"].values()]), np.zeros(0)).shape[0]
     n_new = next(iter([*new["rotations"].values(), *new["locations"].values()]), np.zeros(0)).shape[0]
     if abs(previous["fps"] - new["fps"]) > 1e-6:
@@ -315,7 +302,7 @@ def merge_curves(previous: dict, new: dict, offset: int, blend: int = DEFAULT_BL
     for name, q_prev in previous["rotations"].items():
         q = np.array(q_prev, dtype=np.float64)
         if name in new["rotations"]:
-            q[offset:stop] = _slerp(q_prev[offset:stop], new["rotations"][name][:n], w)
+            q[offset:stop] = quat_slerp(q_prev[offset:stop], new["rotations"][name][:n], w)
         merged["rotations"][name] = q
     for name, x_prev in previous["locations"].items():
         x = np.array(x_prev, dtype=np.float64)
