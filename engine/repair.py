@@ -367,5 +367,23 @@ def repair(motion: Motion, music_beats=None, *, before: V.Report | None = None):
     after = V.validate(fixed, music_beats)
     stats["kinetic_beat_shift_frames"] = round(worst, 3)
     stats["kinetic_beats_near_pop_fixes"] = near
+    if _made_worse(before, after):
+        # the fixes interacted badly (e.g. foot locks on flickering contacts):
+        # keep the input rather than hand back new violations
+        stats = {"abandoned": f"repair would have raised the erroneous joint-frames from "
+                              f"{len(_error_frames(before))} to {len(_error_frames(after))}; input kept"}
+        after = V.validate(motion, music_beats)
+        fixed = motion
     after.summary["repairs"] = stats
     return fixed, before, after
+
+
+def _error_frames(report: V.Report) -> set:
+    return {(v.kind, v.joint, f) for v in report.errors for f in range(v.start, v.end + 1)}
+
+
+def _made_worse(before: V.Report, after: V.Report) -> bool:
+    """True when the repaired motion has an error kind the input lacked, or more
+    erroneous joint-frames than it."""
+    new_kinds = {v.kind for v in after.errors} - {v.kind for v in before.errors}
+    return bool(new_kinds) or len(_error_frames(after)) > len(_error_frames(before))

@@ -319,3 +319,17 @@ def test_cli_exit_codes_and_json(tmp_path, modern):
     unusable = _cli(broken)
     assert unusable.returncode == 2 and unusable.stderr.startswith("error:")
     assert "Traceback" not in unusable.stderr
+
+
+def test_repair_never_hands_back_more_errors_than_it_got(modern):
+    """A motion whose foot contacts flicker every few frames (the hard case for foot
+    locking): whatever repair does, the result has no new error kind and no more
+    erroneous joint-frames than the input."""
+    root = modern.root_translation.copy()
+    root[::3, 2] -= 0.06  # feet dip into contact on every third frame
+    root[:, 0] += 0.02 * np.sin(np.arange(len(root)))  # and slide
+    shaky = Motion(modern.rotations, root, modern.fps)
+    fixed, before, after = repair(shaky)
+    frames = lambda r: {(v.kind, v.joint, f) for v in r.errors for f in range(v.start, v.end + 1)}  # noqa: E731
+    assert {v.kind for v in after.errors} <= {v.kind for v in before.errors}
+    assert len(frames(after)) <= len(frames(before))
