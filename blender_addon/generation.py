@@ -173,26 +173,23 @@ def plan_generation(scene, objects: list, options: Options) -> Plan:
     """Check everything and build the request; changes nothing in the file."""
     for obj in objects:
         check_armature(obj)
-    strip = _find_strip(scene, options)
-    run_id, out_dir = _run_dir(options)
-    try:
-        span = sound.sound_span(scene, strip, options.frame_range, temp_dir=str(out_dir))
-    except sound.SoundError as exc:
-        raise GenerationError(str(exc)) from exc
-    request = _request(span, options, out_dir, objects)
-    return Plan(scene.name, span, [o.name for o in objects], options, str(out_dir), request, run_id)
+    return _plan(scene, objects, options, "generate")
 
 
 def plan_beats(scene, options: Options) -> Plan:
     """A request for beats only (no armature needed)."""
+    return _plan(scene, [], options, "beats")
+
+
+def _plan(scene, objects: list, options: Options, mode: str) -> Plan:
     strip = _find_strip(scene, options)
     run_id, out_dir = _run_dir(options)
     try:
         span = sound.sound_span(scene, strip, options.frame_range, temp_dir=str(out_dir))
     except sound.SoundError as exc:
         raise GenerationError(str(exc)) from exc
-    request = _request(span, options, out_dir, [], mode="beats")
-    return Plan(scene.name, span, [], options, str(out_dir), request, run_id)
+    request = _request(span, options, out_dir, objects, mode=mode)
+    return Plan(scene.name, span, [o.name for o in objects], options, str(out_dir), request, run_id)
 
 
 def plan_detect(scene, objects: list, options: Options) -> Plan:
