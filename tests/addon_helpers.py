@@ -99,11 +99,15 @@ def add_song(scene, seconds: float = 6.0, frame: int = STRIP_START, offset: floa
 
 
 def _song_from_newer_blender(scene, seconds, frame, offset, name):
+    import hashlib
     import subprocess
     import tempfile
 
     fps, base = scene.render.fps, scene.render.fps_base
-    path = Path(tempfile.gettempdir()) / f"choreo_song_{fps}_{base:.4f}_{seconds}_{frame}_{offset}_{name}.blend"
+    # keyed on this checkout: the .blend stores the song's absolute path
+    checkout = hashlib.sha1(str(ROOT).encode()).hexdigest()[:10]
+    path = (Path(tempfile.gettempdir())
+            / f"choreo_song_{checkout}_{fps}_{base:.4f}_{seconds}_{frame}_{offset}_{name}.blend")
     if not path.exists():
         code = (f"import sys, bpy; sys.path.insert(0, {str(ROOT)!r}); "
                 "from tests.addon_helpers import fresh_scene, add_song; "
