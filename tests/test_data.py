@@ -1,9 +1,9 @@
-"""Data loading, motion rhythm, augmentation and the windowed dataset, on real data."""
+"""Data loading, motion rhythm and augmentation, on real data (the windowed, cached
+training set is tested in test_model.py)."""
 
 from __future__ import annotations
 
 import pickle
-import time
 
 import numpy as np
 import pytest
@@ -11,7 +11,6 @@ import pytest
 from engine import skeleton as S
 from engine.aistpp import load_aistpp
 from engine.augment import mirror_motion, time_stretch
-from engine.dataset import WindowDataset
 from engine.errors import ChoreoError
 from engine.motion import load_motion
 from engine.normalize import resample
@@ -154,39 +153,3 @@ def test_time_stretch(salsa30):
     assert slow.frames == 251
     with pytest.raises(ChoreoError):
         time_stretch(clip, 0)
-
-
-# ---------------------------------------------------------------- dataset
-
-
-def test_window_dataset_and_cache(salsa30, aist, tmp_path):
-    clips = [salsa30.slice(0, 240), aist]  # 30 fps and 60 fps inputs
-    kwargs = dict(window=60, stride=30, style_ids=[3, 1], cache_dir=tmp_path)
-    t0 = time.perf_counter()
-    ds = WindowDataset(clips, **kwargs)
-    build = time.perf_counter() - t0
-    assert not ds.cache_hit and ds.cache_path.exists()
-    assert len(ds.variant_names) == 2 * 3 * 2  # clips x stretch factors x mirror
-    item = ds[len(ds) // 2]
-    assert item["rot6d"].shape == (60, 24, 6)
-    assert item["root"].shape == item["root_vel"].shape == (60, 3)
-    assert item["contacts"].shape == (60, 4)
-    assert item["cond"].shape == (60, COND_DIM)
-    assert all(item[k].dtype.is_floating_point for k in ("rot6d", "root", "cond"))
-    assert item["style"] in (1, 3)
-    assert item["root"][0, :2].abs().max() == 0 and item["root"][:, 2].min() > 0.5
-    assert {ds[i]["style"] for i in range(len(ds))} == {1, 3}
-
-    t0 = time.perf_counter()
-    again = WindowDataset(clips, **kwargs)
-    load = time.perf_counter() - t0
-    assert again.cache_hit and again.cache_path == ds.cache_path
-    assert len(list(tmp_path.glob("*.npz"))) == 1
-    assert load < build
-    assert len(again) == len(ds)
-    for k in ("rot6d", "root", "cond", "contacts"):
-        assert (again[5][k] == ds[5][k]).all()
-    # other parameters, other cache file
-    plain = WindowDataset(clips, window=60, stride=30, style_ids=[3, 1], cache_dir=tmp_path,
-                          augment=False)
-    assert not plain.cache_hit and len(plain.variant_names) == 2

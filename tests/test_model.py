@@ -12,7 +12,7 @@ from engine.checkpoint import load_model, save_model
 from engine.errors import ChoreoError
 from engine.generate import generate_from_conditioning
 from engine.model import FEATURES, Discriminator, Generator, ModelConfig
-from engine.train import TrainConfig, build_training_set, train
+from engine.train import WINDOW, Batches, TrainConfig, cached_training_set, train
 
 STYLES = ["a", "b"]
 
@@ -119,7 +119,16 @@ def tiny_data(shared_data, tmp_path_factory):
 def test_training_runs_resumes_and_is_deterministic(tiny_data, tmp_path):
     cfg = TrainConfig(steps=2, batch=4, width=16, save_every=1)
     a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
-    quiet = dict(log=lambda *_: None, data=build_training_set(tiny_data, log=lambda *_: None))
+    cache, logs = tmp_path / "set.npz", []
+    data = cached_training_set(tiny_data, cache=cache, log=lambda *_: None)
+    again = cached_training_set(tiny_data, cache=cache, log=logs.append)
+    assert cache.exists() and any("from cache" in line for line in logs)
+    assert all(np.array_equal(x, y) for x, y in zip(data.feats, again.feats))
+    feats, cond, style = next(Batches(again, 4, 0))
+    assert feats.shape == (4, WINDOW, FEATURES) and cond.shape[:2] == (4, WINDOW)
+    heading = torch.atan2(feats[..., 1], feats[..., 0])  # pelvis left axis, per frame
+    assert torch.atan2(heading.sin().mean(1), heading.cos().mean(1)).abs().max() < 1e-3
+    quiet = dict(log=lambda *_: None, data=again)
     assert train(tiny_data, a, cfg, **quiet) == 2
     assert train(tiny_data, b, cfg, **quiet) == 2
     wa, wb = load_model(a)[0].state_dict(), load_model(b)[0].state_dict()
