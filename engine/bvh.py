@@ -450,18 +450,24 @@ def guess_unit(parents: np.ndarray, offsets: np.ndarray, end_sites: dict[int, np
 
 def forward_kinematics(motion: BvhMotion) -> np.ndarray:
     """(T, J, 3) world joint positions in file units, vectorised over frames."""
-    rot = motion.local_rotations
     local = motion.offsets[None] + motion.positions_channels  # (T, J, 3)
-    world_rot = np.empty_like(rot)
-    pos = np.empty(local.shape)
-    for j, p in enumerate(motion.parents):
+    return world_transforms(motion.parents, local, motion.local_rotations)[0]
+
+
+def world_transforms(parents, local: np.ndarray, rot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World positions (T,J,3) and rotations (T,J,3,3) from local translations
+    (T,J,3) and local rotations (T,J,3,3); a joint sits at
+    ``parent + R_parent @ local``. Loops over joints only."""
+    world_rot = np.empty(np.broadcast_shapes(rot.shape, local.shape[:2] + (3, 3)))
+    pos = np.empty(np.broadcast_shapes(local.shape, rot.shape[:2] + (3,)))
+    for j, p in enumerate(parents):
         if p < 0:
             world_rot[:, j] = rot[:, j]
             pos[:, j] = local[:, j]
         else:
             world_rot[:, j] = world_rot[:, p] @ rot[:, j]
             pos[:, j] = pos[:, p] + np.einsum("tab,tb->ta", world_rot[:, p], local[:, j])
-    return pos
+    return pos, world_rot
 
 
 # ---------------------------------------------------------------- writing

@@ -21,7 +21,7 @@ import torch
 
 from engine import rotations as R
 from engine import skeleton as S
-from engine.bvh import BvhMotion, read_bvh
+from engine.bvh import BvhMotion, read_bvh, world_transforms
 from engine.errors import ChoreoError
 from engine.motion import Motion
 from engine.normalize import normalize_floor_and_facing
@@ -111,20 +111,6 @@ def choose_source_map(names: list[str]) -> tuple[str, dict[str, str]]:
     return best, {j: a for j, a in SOURCE_MAPS[best].items() if a.split(":")[0] in present}
 
 
-def _world(parents, local, rot) -> tuple[np.ndarray, np.ndarray]:
-    """(T,J,3) world positions and (T,J,3,3) world rotations from local
-    translations (T,J,3) and local rotations (T,J,3,3)."""
-    world_rot = np.empty_like(rot)
-    pos = np.empty(local.shape)
-    for j, p in enumerate(parents):
-        if p < 0:
-            world_rot[:, j], pos[:, j] = rot[:, j], local[:, j]
-        else:
-            world_rot[:, j] = world_rot[:, p] @ rot[:, j]
-            pos[:, j] = pos[:, p] + np.einsum("tab,tb->ta", world_rot[:, p], local[:, j])
-    return pos, world_rot
-
-
 def _anchor_tracks(bvh, mapping, pos, world_rot):
     """World positions (T,3) and owning joint index of each SMPL joint's anchor.
 
@@ -196,12 +182,12 @@ def _mapped_child(joint: str, rest_tracks) -> str | None:
 def retarget_to_smpl(bvh: BvhMotion, mapping: dict[str, str]) -> Motion:
     """Source BVH clip to an SMPL-24 Motion (before floor/facing normalisation)."""
     c = S.Y_UP_TO_Z_UP
-    pos, world_rot = _world(bvh.parents, bvh.offsets[None] + bvh.positions_channels,
+    pos, world_rot = world_transforms(bvh.parents, bvh.offsets[None] + bvh.positions_channels,
                             bvh.local_rotations)
     tracks, owners = _anchor_tracks(bvh, mapping, pos @ c.T, c @ world_rot @ c.T)
     world_rot = c @ world_rot @ c.T
     identity = np.broadcast_to(np.eye(3), (1, len(bvh.names), 3, 3))
-    rest_pos, rest_rot = _world(bvh.parents, bvh.offsets[None], identity)
+    rest_pos, rest_rot = world_transforms(bvh.parents, bvh.offsets[None], identity)
     rest_tracks, _ = _anchor_tracks(bvh, mapping, rest_pos @ c.T, c @ rest_rot @ c.T)
     smpl_rest = S.rest_positions()
 

@@ -8,7 +8,6 @@ import torch
 from engine import rotations as R
 from engine import skeleton as S
 from engine.motion import Motion
-from engine.normalize import facing_angle, rotate_about_z
 
 CONTACT_SLICE = slice(147, 151)
 
@@ -25,15 +24,6 @@ def motion_to_features(motion: Motion) -> np.ndarray:
 
         contacts = contacts_from_positions(motion.positions, motion.fps)
     return np.concatenate([rot6d, root[:, 2:], vel, np.asarray(contacts, float)], 1).astype(np.float32)
-
-
-def face_forward(motion: Motion) -> Motion:
-    """Turn a clip about Z so that it faces -Y on average and starts at the origin."""
-    angle = facing_angle(motion.positions)
-    mean = np.arctan2(np.sin(angle).mean(), np.cos(angle).mean())
-    out = rotate_about_z(motion, -mean)
-    out.root_translation[:, :2] -= out.root_translation[0, :2]
-    return out
 
 
 def features_to_tensors(feats: torch.Tensor):

@@ -154,7 +154,3 @@ class Discriminator(nn.Module):
         x = torch.cat([feats, velocity, cond, s], -1).transpose(1, 2)
         h = self.net(x)
         return self.head(h).squeeze(1), h
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())

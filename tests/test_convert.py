@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from engine import skeleton as S
-from engine.bvh import read_bvh
-from engine.convert import _world, choose_source_map, retarget_to_smpl
+from engine.bvh import read_bvh, world_transforms
+from engine.convert import choose_source_map, retarget_to_smpl
 from engine.errors import ChoreoError
 from engine.motion import Motion, load_motion
 from engine.normalize import facing_angle, floor_offset, resample
@@ -34,7 +34,7 @@ def test_bones_point_where_the_source_bones_point(shared_data, skeleton):
     name, mapping = choose_source_map(bvh.names)
     assert name == skeleton
     pos = retarget_to_smpl(bvh, mapping).positions
-    src, _ = _world(bvh.parents, bvh.offsets[None] + bvh.positions_channels, bvh.local_rotations)
+    src, _ = world_transforms(bvh.parents, bvh.offsets[None] + bvh.positions_channels, bvh.local_rotations)
     src = src @ S.Y_UP_TO_Z_UP.T
     index = {n: i for i, n in enumerate(bvh.names)}
     checked = 0
