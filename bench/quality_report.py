@@ -40,6 +40,10 @@ SONGS = ["Kevin_MacLeod_-_Vibe_Ace.hq.ogg",
          "Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.hq.ogg",
          "808kick120bpm.mp3", "sorohanro_-_solo-trumpet-06.hq.ogg"]
 CLIP_SECONDS = 5.0  # EDGE's clip length for FID and diversity
+# The held-out takes give 29 disjoint 5 s clips, fewer than the 72 kinetic features:
+# their covariance would be singular. The real reference set takes a 5 s clip every
+# second (129 clips); the sets scored against it keep EDGE's disjoint clips.
+REFERENCE_STRIDE = 1.0
 
 
 def load_takes(spec: str, style: str):
@@ -53,9 +57,10 @@ def crop(motion, frames: int):
     return motion.slice(0, min(frames, motion.frames))
 
 
-def clips(positions: np.ndarray):
+def clips(positions: np.ndarray, stride_seconds: float = CLIP_SECONDS):
     n = int(CLIP_SECONDS * FPS)
-    return [positions[i:i + n] for i in range(0, len(positions) - n + 1, n)]
+    step = int(stride_seconds * FPS)
+    return [positions[i:i + n] for i in range(0, len(positions) - n + 1, step)]
 
 
 def naturalness(positions_list):
@@ -69,8 +74,8 @@ def naturalness(positions_list):
                      "bone_var"], np.mean(rows, 0)))
 
 
-def features(positions_list):
-    cl = [c for p in positions_list for c in clips(p)]
+def features(positions_list, stride_seconds: float = CLIP_SECONDS):
+    cl = [c for p in positions_list for c in clips(p, stride_seconds)]
     return (np.stack([MF.kinetic_features(c, FPS) for c in cl]),
             np.stack([MF.geometric_features(c, FPS) for c in cl]))
 
@@ -112,7 +117,7 @@ def evaluate(model_path, seeds: int, out_dir: Path) -> dict:
         gen_all += gen
         unsync_all += unsync
         warp_all += warped
-    rk, rg = features(real_all)
+    rk, rg = features(real_all, REFERENCE_STRIDE)
     dist = {}
     for name, pos in (("model", gen_all), ("unsynced", unsync_all), ("warped", warp_all), ("real", real_all)):
         k, g = features(pos)

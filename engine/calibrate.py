@@ -4,7 +4,7 @@ A generator trained with a reconstruction term moves less than the dancers it
 learnt from (it hedges towards the mean pose). After training, each style gets
 one gain on movement amplitude (engine.generate scales rotations about the
 style's composed pose by it) so that, fed the conditioning of real takes, its
-mean joint speed matches theirs. Stored in the model file as ``stats.style_gain``.
+mean joint speed matches theirs (both kept on their mark, engine.footwork). Stored in the model file as ``stats.style_gain``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from engine.features import features_to_motion
+from engine.footwork import anchor_root
 from engine.metrics import joint_speed_stats
 
 FRAMES = 300
@@ -30,8 +31,8 @@ def style_gains(model, data, rounds: int = 2) -> torch.Tensor:
         clips = [c for c, st in enumerate(data.style) if st == s and len(data.feats[c]) >= FRAMES][:CLIPS]
         if not clips:
             continue
-        real = np.mean([joint_speed_stats(features_to_motion(data.feats[c][:FRAMES], 30.0).positions,
-                                          30.0)[0] for c in clips])
+        real = np.mean([joint_speed_stats(anchor_root(features_to_motion(data.feats[c][:FRAMES], 30.0))
+                                          .positions, 30.0)[0] for c in clips])
         for _ in range(rounds):
             trial = (generator, dict(stats, style_gain=gains), styles, meta)
             fake = np.mean([joint_speed_stats(generate_from_conditioning(

@@ -20,9 +20,9 @@ def motion_to_features(motion: Motion) -> np.ndarray:
     vel[0] = vel[1] if motion.frames > 1 else 0.0
     contacts = motion.contacts
     if contacts is None:
-        from engine.metrics import contacts_from_positions
+        from engine.metrics import planted
 
-        contacts = contacts_from_positions(motion.positions, motion.fps)
+        contacts = planted(motion.positions, motion.fps)
     return np.concatenate([rot6d, root[:, 2:], vel, np.asarray(contacts, float)], 1).astype(np.float32)
 
 

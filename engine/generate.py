@@ -4,7 +4,8 @@ The music's rhythm (beat phase, beat pulse, energy, tempo) conditions the
 generator in one fully convolutional pass, so any length costs linear time
 and has no window seams. The music's arousal and the ``energy`` knob scale
 movement amplitude around the style's composed pose, and the dance eases
-in from and out to that pose over half a second at each end.
+in from and out to that pose over half a second at each end. Then engine.footwork
+keeps the dancer on its mark and pins its feet over the predicted contacts.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from engine.audio import beat_phase_curve
 from engine.checkpoint import load_model
 from engine.errors import ChoreoError
 from engine.features import features_to_motion
+from engine.footwork import anchor_root, plant_feet
 from engine.motion import Motion
 from engine.normalize import floor_offset
 from engine.rhythm import conditioning
@@ -103,7 +105,7 @@ def generate_from_conditioning(cond: np.ndarray, style: str, seed: int, model, a
         ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, ease))
         weight[:ease] *= ramp
         weight[-ease:] *= ramp[::-1]
-    motion = _blend_towards(motion, composed, weight)
+    motion = plant_feet(anchor_root(_blend_towards(motion, composed, weight)))
     motion.root_translation[:, 2] -= floor_offset(motion.positions)
     motion._positions = None
     return motion

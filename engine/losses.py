@@ -63,6 +63,17 @@ def smoothness_loss(pos_fake: torch.Tensor, pos_real: torch.Tensor) -> torch.Ten
     return F.relu(jerk(pos_fake) - 1.1 * jerk(pos_real)).mean() / (jerk(pos_real).mean() + EPS)
 
 
+def speed_stats_loss(pos_fake: torch.Tensor, pos_real: torch.Tensor) -> torch.Tensor:
+    """The style's own movement statistics: each window's mean and 90th-percentile
+    joint speed match its real window's (log ratio), so the motion is neither damped
+    towards the mean pose nor busier than the dancers'."""
+    def stats(p):
+        v = (p[:, 1:] - p[:, :-1]).norm(dim=-1).flatten(1)
+        return torch.stack([v.mean(1), torch.quantile(v, 0.9, dim=1)], 1)
+
+    return (torch.log(stats(pos_fake) + EPS) - torch.log(stats(pos_real) + EPS)).abs().mean()
+
+
 def range_loss(feats: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     """Technical range of the style: rotations outside the style's observed
     per-feature range (normalised units) are penalised."""

@@ -40,6 +40,7 @@ CONTACT_HEIGHTS = np.array([0.08, 0.05, 0.08, 0.05])  # ankle, toe, ankle, toe (
 SKATE_SPEED = 0.01  # metres per frame at 30 fps
 REFERENCE_HEIGHT = 1.7  # body height the thresholds above are stated for (m)
 GROUND_PERCENTILE = 2.0
+ANKLE_MARGIN = 0.02  # a foot is down while its ankle is within 2 cm of its resting level
 
 JITTER_FPS = 30
 
@@ -195,6 +196,31 @@ def _low_joints(p: np.ndarray, scale: float, ground: float | None) -> np.ndarray
     """(T, 4) ankle/toe below their contact heights above the ground."""
     floor = estimate_ground(p) if ground is None else ground
     return p[:, FOOT_JOINTS, UP] - floor <= CONTACT_HEIGHTS * scale
+
+
+def contact_ground(positions, height: float = REFERENCE_HEIGHT) -> float:
+    """The floor height to give the contact thresholds (ankle 8 cm, toe 5 cm at
+    1.7 m) so that they hold for this motion's feet.
+
+    Converted mocap rests a flat foot's ankle at 8.5-9.5 cm and its toe at 4-6 cm (the
+    sources' feet differ from SMPL's rest foot, whose ankle is at 7.6 cm), which the
+    fixed thresholds miss. The ankle's resting level is its 5th percentile height; the
+    returned floor puts the ankle threshold ANKLE_MARGIN above that level, clipped to
+    within 3 cm of z = 0.
+    """
+    p = _motion(positions)
+    scale = height / REFERENCE_HEIGHT
+    ankles = p[:, [L_ANKLE, R_ANKLE], UP]
+    level = float(np.percentile(ankles, 5)) if ankles.size else 0.0
+    g = level + ANKLE_MARGIN * scale - CONTACT_HEIGHTS[0] * scale
+    return float(np.clip(g, -0.03 * scale, 0.03 * scale))
+
+
+def planted(positions, fps: float, height: float | None = None) -> np.ndarray:
+    """(T, 4) planted flags at the motion's own resting foot level: the contact flags
+    of the .npz contract, the generator's training targets and foot locking's."""
+    return contacts_from_positions(positions, fps, height,
+                                   ground=contact_ground(positions, height or REFERENCE_HEIGHT))
 
 
 def contacts_from_positions(positions, fps: float, height: float | None = None,

@@ -166,6 +166,9 @@ def geometric_features(positions, fps: float) -> np.ndarray:
 # ---------------------------------------------------------------- FID, diversity
 
 
+CONSTANT_STD = 1e-8  # a feature this still over the real set is left out of FID
+
+
 def _normalise(features: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Bailando: z-score by the reference set's mean and population std (+1e-10)."""
     return (features - reference.mean(axis=0)) / (reference.std(axis=0) + 1e-10)
@@ -183,13 +186,21 @@ def _frechet(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def fid(real_feats, gen_feats) -> float:
-    """Fréchet distance between feature sets after normalising both by the real set."""
+    """Fréchet distance between feature sets after normalising both by the real set.
+
+    Features constant over the real set are left out: Bailando's normalisation
+    divides them by 1e-10, so one generated clip that differs there would swamp
+    every other feature (AIST++'s thousands of clips never hit this; a few
+    held-out takes do, e.g. a geometric relation none of them shows).
+    """
     real = np.asarray(real_feats, dtype=np.float64)
     gen = np.asarray(gen_feats, dtype=np.float64)
     if real.ndim != 2 or gen.ndim != 2 or real.shape[1] != gen.shape[1]:
         raise ValueError(f"need (N, D) and (M, D) features, got {real.shape} and {gen.shape}")
     if len(real) < 2 or len(gen) < 2:
         raise ValueError("FID needs at least 2 samples per set")
+    varying = real.std(axis=0) > CONSTANT_STD
+    real, gen = real[:, varying], gen[:, varying]
     return _frechet(_normalise(gen, real), _normalise(real, real))
 
 

@@ -73,9 +73,9 @@ class Motion:
         """Write the Choreo .npz contract."""
         contacts = self.contacts
         if contacts is None:
-            from engine.metrics import contacts_from_positions
+            from engine.metrics import planted
 
-            contacts = contacts_from_positions(self.positions, self.fps)
+            contacts = planted(self.positions, self.fps)
         np.savez_compressed(
             path,
             positions=self.positions.astype(np.float32),

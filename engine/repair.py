@@ -152,19 +152,20 @@ def lift_ground(P: np.ndarray, root: np.ndarray, fps: float, height: float) -> i
     return int((lift > 1e-6).sum())
 
 
-def _lock_targets(P, fps, height, low, contacts):
-    """Per foot (T, 3) ankle targets and (T,) weights for the sliding contacts."""
+def _lock_targets(P, fps, intervals, contacts, min_slide: float):
+    """Per foot (T, 3) ankle targets and (T,) weights for the contacts in
+    ``intervals`` (per foot, (start, end, slid) with end inclusive) that slid more
+    than ``min_slide`` metres."""
     T = len(P)
     blend = max(1, int(round(BLEND_S * fps)))
-    scale = height / V.REST_HEIGHT
     out = []
     count = 0
-    for f, intervals in enumerate(V.foot_skating(P, fps, height, low)):
+    for f, foot in enumerate(intervals):
         ankle = (M.L_ANKLE, M.R_ANKLE)[f]
         target = P[:, ankle].copy()
         weight = np.zeros(T)
-        for s, e, slid in intervals:
-            if slid <= V.SKATE_WARN * scale:
+        for s, e, slid in foot:
+            if slid <= min_slide:
                 continue
             count += 1
             planted = contacts[s:e + 1, 2 * f] | contacts[s:e + 1, 2 * f + 1]
@@ -184,15 +185,22 @@ def _lock_targets(P, fps, height, low, contacts):
     return out, count
 
 
-def lock_feet(q: np.ndarray, root: np.ndarray, fps: float, height: float, P=None):
-    """Foot locking by IK. ``P``: positions of (q, root). Returns (new q, new root,
-    number of contacts locked, positions of the result)."""
+def lock_feet(q: np.ndarray, root: np.ndarray, fps: float, height: float, P=None, feet=None):
+    """Foot locking by IK. ``P``: positions of (q, root). ``feet``: (T, 2) left/right
+    contact flags to pin every run of (at least two frames); by default the
+    validator's floor contacts that slide past its warning distance are pinned.
+    Returns (new q, new root, number of contacts locked, positions of the result)."""
     if P is None:
         P = V.forward_kinematics(q, root, False)[0]
-    ground = V.contact_ground(P, height)
-    low = V.feet_low(P, height, ground)
+    ground = M.contact_ground(P, height)
     contacts = M.contacts_from_positions(P, fps, height=height, ground=ground)
-    locks, count = _lock_targets(P, fps, height, low, contacts)
+    if feet is None:
+        intervals = V.foot_skating(P, fps, height, V.feet_low(P, height, ground))
+        min_slide = V.SKATE_WARN * height / V.REST_HEIGHT
+    else:
+        intervals = [[(s, e, np.inf) for s, e in V.runs(np.asarray(feet)[:, f]) if e > s] for f in range(2)]
+        min_slide = 0.0
+    locks, count = _lock_targets(P, fps, intervals, contacts, min_slide)
     if count == 0:
         return q, root, 0, P
     # root correction where a pinned leg cannot reach its target

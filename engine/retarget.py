@@ -712,9 +712,9 @@ def _contacts(motion: Motion) -> np.ndarray:
     """(T, 2) bool: left / right foot planted (ankle or toe flag)."""
     c = motion.contacts
     if c is None:
-        from engine.metrics import contacts_from_positions
+        from engine.metrics import planted
 
-        c = contacts_from_positions(motion.positions, motion.fps)
+        c = planted(motion.positions, motion.fps)
     c = np.asarray(c, dtype=bool)
     return np.stack([c[:, 0] | c[:, 1], c[:, 2] | c[:, 3]], 1)
 

@@ -45,7 +45,7 @@ class TrainConfig:
     width: int = 64
     weights: dict = field(default_factory=lambda: {
         "adv": 1.0, "fm": 1.0, "rec": 2.0, "sync": 0.5, "energy": 0.2,
-        "smooth": 0.5, "range": 1.0, "contact": 0.5})
+        "smooth": 0.5, "range": 1.0, "contact": 0.5, "speed": 0.5})
 
 
 @dataclass
@@ -86,7 +86,7 @@ def build_training_set(data_dir, styles_file=None, augment=True, log=print) -> T
 def cached_training_set(data_dir, styles_file=None, cache: Path | None = None, log=print) -> TrainingSet:
     """build_training_set, stored in ``cache`` (.npz, no pickle) and reused when
     the same folder and styles file are asked for again."""
-    key = f"{Path(data_dir).resolve()}|{styles_file}|{STRETCH_FACTORS}|{WINDOW}"
+    key = f"{Path(data_dir).resolve()}|{styles_file}|{STRETCH_FACTORS}|{WINDOW}|contacts=metrics.planted"
     if cache is not None and Path(cache).exists():
         with np.load(cache, allow_pickle=False) as z:
             if str(z["key"]) == key:
@@ -133,7 +133,10 @@ def _rotate_windows(feats: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
 
 
 class Batches:
-    """Random windows, each turned to face -Y on average (deterministic per seed)."""
+    """Random windows, each turned to face -Y on average, with the window's mean root
+    velocity taken out (deterministic per seed). A generator that learnt the takes'
+    net travel would glide across the stage: it cannot tell from the music which
+    way to go, so it would go the average way, all song long."""
 
     def __init__(self, data: TrainingSet, batch: int, seed: int):
         self.data, self.batch = data, batch
@@ -152,8 +155,9 @@ class Batches:
             h = self.data.heading[c][window]
             angle.append(math.atan2(np.sin(h).mean(), np.cos(h).mean()))
             style.append(self.data.style[c])
-        feats = torch.tensor(np.stack(feats))
-        return (_rotate_windows(feats, torch.tensor(angle, dtype=torch.float32)),
+        feats = _rotate_windows(torch.tensor(np.stack(feats)), torch.tensor(angle, dtype=torch.float32))
+        feats[..., 145:147] -= feats[..., 145:147].mean(1, keepdim=True)  # no net travel: see footwork
+        return (feats,
                 torch.tensor(np.stack(cond)), torch.tensor(style))
 
 
@@ -253,6 +257,7 @@ def train_step(G, D, opt_g, opt_d, real, cond, style, stats, cfg: TrainConfig) -
     if cfg.structure:
         parts["energy"] = L.energy_loss(pos_fake, cond[..., 3])
         parts["smooth"] = L.smoothness_loss(pos_fake, pos_real)
+        parts["speed"] = L.speed_stats_loss(pos_fake, pos_real)
         parts["range"] = L.range_loss(fake_n, stats["low"][style][:, None], stats["high"][style][:, None])
     loss_g = sum(w[k] * v for k, v in parts.items())
     if not torch.isfinite(loss_g):

@@ -76,7 +76,6 @@ GROUND_WARN, GROUND_ERROR = 0.025, 0.06  # metres of penetration at REST_HEIGHT
 SKATE_WARN, SKATE_ERROR = 0.10, 0.25
 SKATE_TRIM_S, SKATE_MIN_S = 0.1, 0.3
 SKATE_SPEED = M.SKATE_SPEED * M.SKATE_FPS  # 0.3 m/s at 1.7 m
-ANKLE_MARGIN = 0.02  # a foot is down while its ankle is within 2 cm of its resting level
 
 # Bone lengths and stored positions.
 BONE_WARN, BONE_ERROR = 0.05, 0.10  # relative change of a bone's length
@@ -505,7 +504,7 @@ class _Ctx:
     def ground(self) -> float:
         """Floor height handed to the metrics' contact thresholds (see contact_ground)."""
         if self._ground is None:
-            self._ground = contact_ground(self.P, self.height)
+            self._ground = M.contact_ground(self.P, self.height)
         return self._ground
 
     @property
@@ -522,23 +521,6 @@ class _Ctx:
         if self._low is None:
             self._low = feet_low(self.P, self.height, self.ground)
         return self._low
-
-
-def contact_ground(positions: np.ndarray, height: float) -> float:
-    """The floor height to give metrics' contact thresholds (ankle 8 cm, toe 5 cm at
-    1.7 m) so that they hold for this motion's feet.
-
-    Converted mocap rests a flat foot's ankle at 8.5-9.5 cm and its toe at 4-6 cm (the
-    sources' feet differ from SMPL's rest foot, whose ankle is at 7.6 cm), which the
-    fixed thresholds miss. The ankle's resting level is its 5th percentile height; the
-    returned floor puts the ankle threshold ANKLE_MARGIN above that level, clipped to
-    within 3 cm of z = 0.
-    """
-    scale = height / M.REFERENCE_HEIGHT
-    ankles = positions[:, [M.L_ANKLE, M.R_ANKLE], 2]
-    level = float(np.percentile(ankles, 5)) if ankles.size else 0.0
-    g = level + ANKLE_MARGIN * scale - M.CONTACT_HEIGHTS[0] * scale
-    return float(np.clip(g, -0.03 * scale, 0.03 * scale))
 
 
 def feet_low(positions: np.ndarray, height: float, ground: float) -> np.ndarray:
@@ -648,7 +630,7 @@ def foot_skating(P: np.ndarray, fps: float, height: float, low: np.ndarray | Non
     """
     scale = height / M.REFERENCE_HEIGHT
     if low is None:
-        low = feet_low(P, height, contact_ground(P, height))
+        low = feet_low(P, height, M.contact_ground(P, height))
     feet = P[:, M.FOOT_JOINTS][:, :, :2]
     step = np.zeros((len(P), 4))
     if len(P) > 1:

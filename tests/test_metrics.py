@@ -284,6 +284,11 @@ def test_fid_and_diversity():
     # Normalised by the real set, a shift of d std in all 6 dims costs 6 d^2.
     np.testing.assert_allclose(shifts, [1.5, 6.0, 24.0], rtol=1e-4)
     assert F.fid(real, rng.normal(size=(400, 6)) * [1, 2, 3, 4, 5, 6] + 10) < 0.2
+    # a feature constant over the real set (a relation no held-out clip shows) is
+    # left out instead of dividing by 1e-10
+    flat = np.concatenate([real, np.zeros((400, 1))], 1)
+    moved = np.concatenate([real + 0.5 * real.std(axis=0), np.full((400, 1), 0.01)], 1)
+    assert F.fid(flat, moved) == pytest.approx(1.5, rel=1e-4)
     assert F.diversity(np.ones((5, 6))) == 0.0
     assert F.diversity([[0, 0], [3, 4]]) == 5.0
     # The real set's std is (3, 4): the normalised pair is (1, 1) apart.

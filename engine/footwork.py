@@ -1,0 +1,69 @@
+"""Generation-time footwork: keep the dancer on its mark and its planted feet still.
+
+Two steps after decoding (engine.generate):
+
+1. ``anchor_root``: the generator integrates a predicted root velocity, and a small
+   bias in it adds up to metres of drift over a song (a straight glide across the
+   stage while the legs step on the spot). The slow part of the root's horizontal
+   path (Gaussian low-pass, ``DRIFT_SECONDS``) is removed; sway, steps and turns
+   within a few seconds are kept.
+2. ``plant_feet``: every run of the generator's predicted foot contacts (per foot:
+   ankle or toe flag, runs cleaned of one- and two-frame flickers) pins the ankle at
+   its mean contact position by two-bone IK, blended in and out, with the root moved
+   where a leg cannot reach (engine.repair.lock_feet). This is the structure
+   constraint "no skating while a predicted contact flag is set", enforced exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import binary_closing, binary_opening, gaussian_filter1d
+
+from engine.motion import Motion
+from engine.repair import lock_feet
+from engine.skeleton import REST_HEIGHT
+
+DRIFT_SECONDS = 2.0  # sigma of the low-pass whose path is removed
+FLICKER_FRAMES = 2  # contact gaps and blips this short are cleaned
+
+
+def _low_pass(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian low-pass along time, padded by point reflection at both ends so that
+    a steady glide is followed to the last frame (plain padding would lag there)."""
+    pad = min(len(x) - 1, int(4 * sigma))
+    ext = np.concatenate([2 * x[:1] - x[pad:0:-1], x, 2 * x[-1:] - x[-2:-pad - 2:-1]])
+    return gaussian_filter1d(ext, sigma, axis=0, mode="nearest")[pad:pad + len(x)]
+
+
+def anchor_root(motion: Motion, seconds: float = DRIFT_SECONDS) -> Motion:
+    """The motion with the slow drift of its root's horizontal path removed (the
+    first frame keeps its place)."""
+    root = motion.root_translation.copy()
+    sigma = seconds * motion.fps
+    if motion.frames < 2 or sigma <= 0:
+        return motion
+    slow = _low_pass(root[:, :2], sigma)
+    root[:, :2] -= slow - slow[:1]
+    return Motion(motion.rotations, root, motion.fps, motion.contacts, motion.name)
+
+
+def foot_flags(contacts: np.ndarray) -> np.ndarray:
+    """(T, 4) ankle/toe flags -> (T, 2) left/right foot contact, flickers cleaned."""
+    c = np.asarray(contacts, dtype=bool)
+    feet = np.stack([c[:, 0] | c[:, 1], c[:, 2] | c[:, 3]], 1)
+    structure = np.ones((FLICKER_FRAMES + 1, 1), dtype=bool)
+    feet = binary_closing(feet, structure, border_value=0) | feet
+    return binary_opening(feet, structure, border_value=0)
+
+
+def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
+    """Pin the feet over their contact runs (``contacts``: (T, 4) flags, by default
+    the motion's own). The result's contact flags are the cleaned runs."""
+    flags = motion.contacts if contacts is None else contacts
+    if flags is None or motion.frames < 3:
+        return motion
+    feet = foot_flags(flags)
+    q, root, _, _ = lock_feet(motion.rotations, motion.root_translation, motion.fps, REST_HEIGHT,
+                              feet=feet)
+    planted = np.repeat(feet, 2, axis=1)  # ankle and toe of each foot
+    return Motion(q, root, motion.fps, planted, motion.name)

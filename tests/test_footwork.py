@@ -1,0 +1,89 @@
+"""Generation-time footwork (engine.footwork) on real mocap and on the shipped model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine import metrics as M
+from engine.checkpoint import DEFAULT_MODEL, load_model
+from engine.footwork import anchor_root, foot_flags, plant_feet
+from engine.generate import generate_from_conditioning
+from engine.motion import Motion, load_motion
+from engine.normalize import resample
+from engine.rhythm import conditioning, motion_rhythm
+
+SALSA = "mocap/cmu_salsa/60_01_scaled.bvh.gz"
+
+
+@pytest.fixture(scope="module")
+def salsa(shared_data) -> Motion:
+    return resample(load_motion(shared_data / SALSA), 30.0).slice(0, 600)
+
+
+def _slide_in_contact(motion: Motion, feet: np.ndarray, edge: int = 4) -> float:
+    """Mean horizontal ankle speed (m/frame) inside the contact runs, their blend
+    edges left out."""
+    P = motion.positions
+    speeds = []
+    for f, ankle in enumerate((M.L_ANKLE, M.R_ANKLE)):
+        step = np.linalg.norm(np.diff(P[:, ankle, :2], axis=0), axis=-1)
+        inner = feet[:, f].copy()
+        for _ in range(edge):  # erode: leave the ramps out
+            inner[1:-1] &= inner[:-2] & inner[2:]
+        both = inner[1:] & inner[:-1]
+        speeds.append(step[both])
+    return float(np.concatenate(speeds).mean())
+
+
+def test_anchor_root_removes_drift_and_keeps_sway(salsa):
+    t = np.arange(salsa.frames) / 30.0
+    root = salsa.root_translation.copy()
+    sway = 0.1 * np.sin(2 * np.pi * 1.5 * t)
+    root[:, 0] = 0.5 * t + sway  # half a metre per second off stage, and a 1.5 Hz sway
+    root[:, 1] = 0.0
+    out = anchor_root(Motion(salsa.rotations, root, 30.0))
+    x = out.root_translation[:, 0]
+    assert abs(x[-1] - x[0]) < 0.3  # was 10 m
+    inner = slice(60, -60)
+    assert np.corrcoef(x[inner] - x[inner].mean(), sway[inner])[0, 1] > 0.95
+    assert np.array_equal(out.root_translation[:, 2], root[:, 2])
+    assert np.array_equal(out.rotations, salsa.rotations)
+
+
+def test_foot_flags_clean_flicker():
+    c = np.zeros((30, 4), dtype=bool)
+    c[2:12, 0] = True
+    c[6, 0] = False  # a one-frame gap inside a contact
+    c[20, 3] = True  # a one-frame blip
+    feet = foot_flags(c)
+    assert feet[2:12, 0].all() and not feet[:2, 0].any() and not feet[12:, 0].any()
+    assert not feet[:, 1].any()
+
+
+def test_plant_feet_pins_contacts_of_a_gliding_take(salsa):
+    contacts = M.planted(salsa.positions, 30.0)
+    root = salsa.root_translation.copy()
+    root[:, 1] += 0.4 * np.arange(salsa.frames) / 30.0  # glide: every planted foot slides
+    glide = Motion(salsa.rotations, root, 30.0)
+    feet = foot_flags(contacts)
+    before = _slide_in_contact(glide, feet)
+    out = plant_feet(glide, contacts)
+    after = _slide_in_contact(out, feet)
+    assert before > 0.012  # 0.4 m/s
+    assert after < 0.1 * before
+    assert M.bone_length_variation(out.positions) < 1e-10
+    assert np.array_equal(out.contacts, np.repeat(feet, 2, axis=1))
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no shipped model")
+def test_shipped_model_stays_on_its_mark_and_does_not_skate(salsa):
+    model = load_model()
+    cond = conditioning(motion_rhythm(salsa))
+    for style in model[2]:
+        m = generate_from_conditioning(cond, style, 1, model)
+        assert m.contacts is not None and m.contacts.any(), style  # the contact head predicts
+        feet = m.contacts[:, [0, 2]]
+        assert _slide_in_contact(m, feet) < 0.002, style  # 2 mm per frame
+        travel = np.linalg.norm(m.root_translation[:, :2] - m.root_translation[:1, :2], axis=-1)
+        assert travel.max() < 2.0, style  # 20 s of dance within a couple of metres
