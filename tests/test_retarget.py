@@ -53,11 +53,13 @@ N_FRAMES = 20
 # Of body height. Raw errors are mostly differences of proportions: the SMPL-22 rig
 # has SMPL's own, the built rigs plausible adult ones, cmu_daz (the salsa
 # performer's own skeleton, about 1.2 m tall) short legs and long arms, Rigify's meta-rig much longer
-# thighs and a shorter torso (the generated rig has the meta-rig's body).
-RAW_TOLERANCE = {"mixamo": 0.05, "ue5": 0.05, "vrm": 0.05, "smpl": 0.015, "cmu_daz": 0.08,
-                 "rigify_metarig": 0.08, "rigify": 0.08}
-POSE_TOLERANCE = 0.02
+# thighs and a shorter torso (the generated rig has the meta-rig's body). Those two
+# are more than 5% off SMPL standing still in the rest pose (``rest_offset``), so no
+# retarget that keeps the character's proportions meets 5% on them: there the bound
+# is their rest offset plus what the motion may add (MOTION_TOLERANCE).
 TOLERANCE = 0.05
+MOTION_TOLERANCE = 0.02
+POSE_TOLERANCE = 0.02
 ERRORS: dict[str, dict[str, float]] = {}
 DEBUG = bool(__import__("os").environ.get("CHOREO_DEBUG"))
 
@@ -226,6 +228,13 @@ def errors(obj, result, motion, frames) -> dict[str, float]:
     }
 
 
+def rest_offset(obj) -> float:
+    """The raw error of SMPL's rest pose retargeted onto ``obj``: its difference of
+    proportions alone, before any motion."""
+    still = Motion(np.tile([1.0, 0, 0, 0], (2, 24, 1)), np.tile(S.rest_positions()[0], (2, 1)), 30.0)
+    return errors(obj, RT.retarget(still, export_rest(obj)), still, np.arange(2))["raw"]
+
+
 # --------------------------------------------------------------------------- detection
 
 @pytest.mark.parametrize("name", list(BUILDERS))
@@ -297,11 +306,14 @@ def test_retargeted_positions_follow_smpl(built, salsa, frames, name):
         assert np.all(np.sum(q[1:] * q[:-1], -1) > 0)  # hemisphere-continuous
     err = errors(obj, result, salsa, frames)
     ERRORS[name] = err
-    print(f"\n{name}: raw {err['raw']:.2%}  pose {err['pose']:.2%}  root {err['root']:.2%} of leg  "
-          f"feet {err['feet']:+.2%}\n  raw by joint (%): {err['raw_by_joint']}"
+    offset = rest_offset(obj)
+    print(f"\n{name}: raw {err['raw']:.2%} (at rest {offset:.2%})  pose {err['pose']:.2%}  "
+          f"root {err['root']:.2%} of leg  feet {err['feet']:+.2%}\n  raw by joint (%): {err['raw_by_joint']}"
           f"\n  pose by joint (%): {err['pose_by_joint']}")
     assert err["pose"] < POSE_TOLERANCE
-    assert err["raw"] < RAW_TOLERANCE[name]
+    assert err["raw"] < max(TOLERANCE, offset + MOTION_TOLERANCE)
+    if name in ("mixamo", "ue5", "vrm", "smpl"):  # adult proportions near SMPL's
+        assert err["raw"] < TOLERANCE
     assert err["root"] < 0.01
     assert err["feet"] > -0.006  # about 1 cm for a 1.7 m figure
 
