@@ -28,6 +28,7 @@ bpy = pytest.importorskip("bpy")
 from mathutils import Matrix  # noqa: E402
 
 import rig_builders as RB  # noqa: E402
+from blender_addon import compat, keying  # noqa: E402
 from blender_addon.errors import ChoreoUserError  # noqa: E402
 from blender_addon.rest_pose import export_rest, store_mapping  # noqa: E402
 from engine import retarget as RT  # noqa: E402
@@ -316,6 +317,34 @@ def test_retargeted_positions_follow_smpl(built, salsa, frames, name):
         assert err["raw"] < TOLERANCE
     assert err["root"] < 0.01
     assert err["feet"] > -0.006  # about 1 cm for a 1.7 m figure
+
+
+@pytest.mark.parametrize("name", ["rigify", "ue5"])
+def test_keyed_action_evaluates_to_the_measured_pose(built, salsa, frames, name):
+    """The same curves keyed as an Action (key_curves, NLA strip at frame 10, scene at
+    the take's 60 fps) and evaluated through the depsgraph with frame_set give the
+    world positions measured above, at every checked frame."""
+    obj = built[name]
+    result = RT.retarget(salsa, export_rest(obj))
+    joints, _, direct, _ = pose_and_measure(obj, result, frames)
+    bones = measure_bones(obj, result)
+    scene = bpy.context.scene
+    saved = scene.render.fps, scene.render.fps_base, scene.frame_current
+    scene.render.fps, scene.render.fps_base = int(salsa.fps), 1.0
+    action = keying.key_curves(obj, result, 10, compat.scene_fps(scene), set_properties=result.set_properties)
+    try:
+        height = max(p.z for p in RB.rest_points_world(obj)) - min(p.z for p in RB.rest_points_world(obj))
+        for i, f in enumerate(frames):
+            scene.frame_set(10 + int(f))
+            evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+            mw = evaluated.matrix_world
+            keyed = np.array([np.array(mw @ evaluated.pose.bones[bones[j]].head) for j in joints])
+            assert np.abs(keyed - direct[i]).max() < 1e-4 * height, (name, int(f))
+    finally:
+        keying.remove_generation(obj, action)
+        scene.render.fps, scene.render.fps_base = saved[:2]
+        scene.frame_set(saved[2])
+        RB.reset_pose(obj)
 
 
 def test_rigify_rig_is_switched_to_fk(built, salsa):
