@@ -189,11 +189,51 @@ def contact_sheet(out_dir: Path, style: str, generated, real, frames: int = 8, s
     return str(path.relative_to(out_dir))
 
 
+def _within(value, real, tol):
+    return abs(value - real) <= tol * abs(real)
+
+
+def targets(res: dict) -> list[tuple[str, str, bool]]:
+    """(criterion, measured, met) for each of the issue's quality targets."""
+    rows = []
+    for style, r in res["styles"].items():
+        b, m, real = r["bas"], r["model"], r["real"]
+        rows += [
+            (f"{style}: BAS >= 0.24", f"{b['model']:.3f}", b["model"] >= 0.24),
+            (f"{style}: BAS - chance >= 0.10", f"{b['model'] - b['model_chance']:.3f}",
+             b["model"] - b["model_chance"] >= 0.10),
+            (f"{style}: mean speed within 25% of real", f"{m['speed_mean']:.3f} vs {real['speed_mean']:.3f}",
+             _within(m["speed_mean"], real["speed_mean"], 0.25)),
+            (f"{style}: p90 speed within 25% of real", f"{m['speed_p90']:.3f} vs {real['speed_p90']:.3f}",
+             _within(m["speed_p90"], real["speed_p90"], 0.25)),
+            (f"{style}: kinetic-beat rate within 25% of real", f"{m['beat_rate']:.2f} vs {real['beat_rate']:.2f}",
+             _within(m["beat_rate"], real["beat_rate"], 0.25)),
+            (f"{style}: jitter <= 1.3x real", f"{m['jitter']:.1f} vs {real['jitter']:.1f}",
+             m["jitter"] <= 1.3 * real["jitter"]),
+            (f"{style}: PFC <= 1.5 and <= 1.5x real", f"{m['pfc']:.3f} vs {real['pfc']:.3f}",
+             m["pfc"] <= min(1.5, 1.5 * real["pfc"])),
+            (f"{style}: foot skate <= 10%", f"{m['foot_skate']:.3f}", m["foot_skate"] <= 0.10),
+            (f"{style}: bone lengths constant", f"{m['bone_var']:.1e}", m["bone_var"] < 1e-8),
+        ]
+    d = res["distribution"]
+    for key in ("fid_k", "fid_g"):
+        base = min(d["unsynced"][key], d["warped"][key])
+        rows.append((f"FID_{key[-1]} below both baselines",
+                     f"{d['model'][key]:.1f} vs {d['unsynced'][key]:.1f} / {d['warped'][key]:.1f}",
+                     d["model"][key] < base))
+    rows.append(("Div_k within 20% of real", f"{d['model']['div_k']:.2f} vs {d['real']['div_k']:.2f}",
+                 _within(d["model"]["div_k"], d["real"]["div_k"], 0.20)))
+    return rows
+
+
 def to_markdown(res: dict) -> str:
     lines = ["# Quality of generated dances", "",
              "Regenerate with `python bench/quality_report.py` (see its docstring for the protocol).",
              f"Songs: {', '.join(res['songs'])}; {res['seeds']} seeds per song and style.", "",
-             "## Sync (BAS, Bailando protocol; chance = the same motion against another song's beats)", "",
+             "## Targets (issue: music-conditioned dance GAN)", "",
+             "| criterion | measured | met |", "|---|---|---|"]
+    lines += [f"| {c} | {v} | {'yes' if ok else '**no**'} |" for c, v, ok in targets(res)]
+    lines += ["", "## Sync (BAS, Bailando protocol; chance = the same motion against another song's beats)", "",
              "| style | model | chance | unsynced real | chance | warped real | chance |",
              "|---|---|---|---|---|---|---|"]
     for style, r in res["styles"].items():
@@ -211,7 +251,8 @@ def to_markdown(res: dict) -> str:
             lines.append(f"| {style} | {source} | {n['speed_mean']:.3f} | {n['speed_p90']:.3f} | "
                          f"{n['beat_rate']:.2f} | {n['jitter']:.1f} | {n['pfc']:.3f} | "
                          f"{n['foot_skate']:.3f} | {n['bone_var']:.1e} |")
-    lines += ["", "## Distribution (5 s clips, AIST++ features, Bailando normalisation, vs held-out real)", "",
+    lines += ["", "## Distribution (AIST++ features, Bailando normalisation; disjoint 5 s clips against "
+              "held-out real takes cut every second; features constant over the real set left out)", "",
               "| source | FID_k | FID_g | Div_k | Div_g |", "|---|---|---|---|---|"]
     for name, d in res["distribution"].items():
         lines.append(f"| {name} | {d['fid_k']:.2f} | {d['fid_g']:.2f} | {d['div_k']:.2f} | {d['div_g']:.2f} |")

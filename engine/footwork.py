@@ -8,10 +8,11 @@ Two steps after decoding (engine.generate):
    path (Gaussian low-pass, ``DRIFT_SECONDS``) is removed; sway, steps and turns
    within a few seconds are kept.
 2. ``plant_feet``: every run of the generator's predicted foot contacts (per foot:
-   ankle or toe flag, runs cleaned of one- and two-frame flickers) pins the ankle at
-   its mean contact position by two-bone IK, blended in and out, with the root moved
-   where a leg cannot reach (engine.repair.lock_feet). This is the structure
-   constraint "no skating while a predicted contact flag is set", enforced exactly.
+   ankle or toe flag, runs cleaned of one- and two-frame flickers), and every run of
+   a foot resting on the floor, pins the ankle at its mean contact position by
+   two-bone IK, blended in and out, with the root moved where a leg cannot reach
+   (engine.repair.lock_feet). This is the structure constraint "no skating while a
+   predicted contact flag is set", enforced exactly.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import binary_closing, binary_opening, gaussian_filter1d
 
+from engine.metrics import contact_ground
 from engine.motion import Motion
 from engine.repair import lock_feet
+from engine.validate import feet_low
 from engine.skeleton import REST_HEIGHT
 
 DRIFT_SECONDS = 2.0  # sigma of the low-pass whose path is removed
 FLICKER_FRAMES = 2  # contact gaps and blips this short are cleaned
+FLOOR_FRAMES = 4  # a foot low for fewer frames is passing over the floor, not resting
 
 
 def _low_pass(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -56,13 +60,25 @@ def foot_flags(contacts: np.ndarray) -> np.ndarray:
     return binary_opening(feet, structure, border_value=0)
 
 
+def feet_on_floor(motion: Motion) -> np.ndarray:
+    """(T, 2) left/right foot resting on the floor (ankle and toe low, at the motion's
+    own resting foot level, engine.validate.feet_low) for at least FLOOR_FRAMES."""
+    P = motion.positions
+    low = feet_low(P, REST_HEIGHT, contact_ground(P, REST_HEIGHT))
+    return binary_opening(low, np.ones((FLOOR_FRAMES, 1), dtype=bool), border_value=0)
+
+
 def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
-    """Pin the feet over their contact runs (``contacts``: (T, 4) flags, by default
-    the motion's own). The result's contact flags are the cleaned runs."""
+    """Pin the feet over their contact runs: the (T, 4) ``contacts`` flags (by default
+    the motion's own, the generator's prediction) and wherever a foot rests on the
+    floor (a foot on the floor that moves is skating). The result's contact flags
+    are the runs pinned."""
     flags = motion.contacts if contacts is None else contacts
-    if flags is None or motion.frames < 3:
+    if motion.frames < 3:
         return motion
-    feet = foot_flags(flags)
+    feet = feet_on_floor(motion)
+    if flags is not None:
+        feet = foot_flags(flags) | feet
     q, root, _, _ = lock_feet(motion.rotations, motion.root_translation, motion.fps, REST_HEIGHT,
                               feet=feet)
     planted = np.repeat(feet, 2, axis=1)  # ankle and toe of each foot

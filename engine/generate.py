@@ -64,9 +64,12 @@ def fold_tempo(music):
 
 
 def amplitude_curve(music, energy: float) -> np.ndarray:
-    """Per-frame movement amplitude from the music's arousal and the user's knob."""
+    """Per-frame movement amplitude from the music's mood and the user's knob: calm
+    passages (low arousal) and sad ones (low valence) move less, loud and bright ones
+    more (x0.64 to x1.44 at ``energy`` 1)."""
     arousal = np.asarray(music.arousal, dtype=np.float64)  # in [0, 1]
-    return np.clip((0.75 + 0.5 * arousal) * energy, 0.3, 1.5)
+    valence = np.asarray(music.valence, dtype=np.float64)[: len(arousal)]
+    return np.clip((0.75 + 0.5 * arousal) * (0.85 + 0.3 * valence) * energy, 0.3, 1.5)
 
 
 def _blend_towards(motion: Motion, pose: np.ndarray, weight: np.ndarray) -> Motion:
