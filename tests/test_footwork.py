@@ -7,7 +7,7 @@ import pytest
 
 from engine import metrics as M
 from engine.checkpoint import DEFAULT_MODEL, load_model
-from engine.footwork import anchor_root, foot_flags, plant_feet
+from engine.footwork import anchor_root, feet_on_floor, foot_flags, plant_feet
 from engine.generate import generate_from_conditioning
 from engine.motion import Motion, load_motion
 from engine.normalize import resample
@@ -73,7 +73,19 @@ def test_plant_feet_pins_contacts_of_a_gliding_take(salsa):
     assert before > 0.012  # 0.4 m/s
     assert after < 0.1 * before
     assert M.bone_length_variation(out.positions) < 1e-10
-    assert np.array_equal(out.contacts, np.repeat(feet, 2, axis=1))
+    pinned = out.contacts[:, [0, 2]]
+    assert np.array_equal(out.contacts, np.repeat(pinned, 2, axis=1))
+    assert (pinned | ~feet).all()  # every given contact is pinned (and feet resting on the floor)
+    assert _slide_in_contact(out, pinned) < 0.1 * before
+
+
+def test_feet_resting_on_the_floor(salsa):
+    floor = feet_on_floor(salsa)
+    planted = foot_flags(M.planted(salsa.positions, 30.0))
+    assert 0.3 < floor.mean() < 0.9
+    assert (floor & planted).sum() > 0.9 * floor.sum()  # real feet on the floor are planted
+    lifted = Motion(salsa.rotations, salsa.root_translation + [0, 0, 0.1], 30.0)
+    assert not feet_on_floor(lifted).any() or feet_on_floor(lifted).mean() < 0.05
 
 
 @pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no shipped model")
