@@ -20,15 +20,16 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import binary_closing, binary_opening, gaussian_filter1d
 
+from engine import metrics as M
 from engine.metrics import contact_ground
 from engine.motion import Motion
 from engine.repair import lock_feet
-from engine.validate import feet_low
 from engine.skeleton import REST_HEIGHT
 
 DRIFT_SECONDS = 2.0  # sigma of the low-pass whose path is removed
 FLICKER_FRAMES = 2  # contact gaps and blips this short are cleaned
 FLOOR_FRAMES = 4  # a foot low for fewer frames is passing over the floor, not resting
+SUPPORT_HEIGHT = 0.15  # metres: a lower foot's toe within this carries the weight
 
 
 def _low_pass(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -61,11 +62,27 @@ def foot_flags(contacts: np.ndarray) -> np.ndarray:
 
 
 def feet_on_floor(motion: Motion) -> np.ndarray:
-    """(T, 2) left/right foot resting on the floor (ankle and toe low, at the motion's
-    own resting foot level, engine.validate.feet_low) for at least FLOOR_FRAMES."""
+    """(T, 2) left/right foot on the floor for at least FLOOR_FRAMES: flat (ankle and
+    toe low) or on the ball of the foot (toe low), at the motion's own resting foot
+    level (metrics.contact_ground)."""
     P = motion.positions
-    low = feet_low(P, REST_HEIGHT, contact_ground(P, REST_HEIGHT))
-    return binary_opening(low, np.ones((FLOOR_FRAMES, 1), dtype=bool), border_value=0)
+    z = P[:, M.FOOT_JOINTS, 2] - contact_ground(P, REST_HEIGHT)
+    low = z <= M.CONTACT_HEIGHTS * REST_HEIGHT / M.REFERENCE_HEIGHT
+    toe_down = low[:, [1, 3]]  # a flat foot's toe is low too
+    return binary_opening(toe_down, np.ones((FLOOR_FRAMES, 1), dtype=bool), border_value=0)
+
+
+def support_foot(motion: Motion, feet: np.ndarray) -> np.ndarray:
+    """(T, 2) the lower foot, where neither foot is down and that foot's toe is within
+    SUPPORT_HEIGHT of the floor: a dancer stands on one foot between steps (only a
+    jump, both feet high, has none)."""
+    P = motion.positions
+    toe = P[:, [M.L_TOE, M.R_TOE], 2] - contact_ground(P, REST_HEIGHT)
+    lower = np.eye(2, dtype=bool)[toe.argmin(1)]
+    free = ~feet.any(1, keepdims=True)
+    near = toe.min(1, keepdims=True) <= SUPPORT_HEIGHT
+    support = lower & free & near
+    return binary_opening(support, np.ones((FLOOR_FRAMES, 1), dtype=bool), border_value=0)
 
 
 def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
@@ -79,6 +96,7 @@ def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
     feet = feet_on_floor(motion)
     if flags is not None:
         feet = foot_flags(flags) | feet
+    feet |= support_foot(motion, feet)
     q, root, _, _ = lock_feet(motion.rotations, motion.root_translation, motion.fps, REST_HEIGHT,
                               feet=feet)
     planted = np.repeat(feet, 2, axis=1)  # ankle and toe of each foot

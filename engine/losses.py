@@ -65,11 +65,14 @@ def smoothness_loss(pos_fake: torch.Tensor, pos_real: torch.Tensor) -> torch.Ten
 
 def speed_stats_loss(pos_fake: torch.Tensor, pos_real: torch.Tensor) -> torch.Tensor:
     """The style's own movement statistics: each window's mean and 90th-percentile
-    joint speed match its real window's (log ratio), so the motion is neither damped
-    towards the mean pose nor busier than the dancers'."""
+    joint speed, and how fast its body speed changes (mean |d speed / dt|, many small
+    dips or a few big sweeps), match its real window's (log ratio), so the motion is
+    neither damped towards the mean pose nor busier than the dancers'."""
     def stats(p):
-        v = (p[:, 1:] - p[:, :-1]).norm(dim=-1).flatten(1)
-        return torch.stack([v.mean(1), torch.quantile(v, 0.9, dim=1)], 1)
+        v = (p[:, 1:] - p[:, :-1]).norm(dim=-1)  # (B, T-1, 24)
+        flat = v.flatten(1)
+        change = (v.mean(-1)[:, 1:] - v.mean(-1)[:, :-1]).abs().mean(1)
+        return torch.stack([flat.mean(1), torch.quantile(flat, 0.9, dim=1), change], 1)
 
     return (torch.log(stats(pos_fake) + EPS) - torch.log(stats(pos_real) + EPS)).abs().mean()
 

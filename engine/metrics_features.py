@@ -205,8 +205,11 @@ def fid(real_feats, gen_feats) -> float:
 
 
 def diversity(feats, real_feats=None) -> float:
-    """Mean pairwise Euclidean distance; normalised by ``real_feats`` when given."""
+    """Mean pairwise Euclidean distance; normalised by ``real_feats`` when given
+    (features constant over ``real_feats`` left out, as in :func:`fid`)."""
     x = np.asarray(feats, dtype=np.float64)
     if real_feats is not None:
-        x = _normalise(x, np.asarray(real_feats, dtype=np.float64))
+        real = np.asarray(real_feats, dtype=np.float64)
+        varying = real.std(axis=0) > CONSTANT_STD  # as in fid
+        x = _normalise(x[:, varying], real[:, varying])
     return float(pdist(x).mean()) if len(x) > 1 else float("nan")

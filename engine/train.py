@@ -45,7 +45,7 @@ class TrainConfig:
     width: int = 64
     weights: dict = field(default_factory=lambda: {
         "adv": 1.0, "fm": 1.0, "rec": 2.0, "sync": 0.5, "energy": 0.2,
-        "smooth": 0.5, "range": 1.0, "contact": 0.5, "speed": 0.5})
+        "smooth": 0.5, "range": 1.0, "contact": 0.5, "speed": 2.0})
 
 
 @dataclass

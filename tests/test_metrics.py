@@ -289,6 +289,7 @@ def test_fid_and_diversity():
     flat = np.concatenate([real, np.zeros((400, 1))], 1)
     moved = np.concatenate([real + 0.5 * real.std(axis=0), np.full((400, 1), 0.01)], 1)
     assert F.fid(flat, moved) == pytest.approx(1.5, rel=1e-4)
+    assert F.diversity(moved, flat) == pytest.approx(F.diversity(moved[:, :6], real))
     assert F.diversity(np.ones((5, 6))) == 0.0
     assert F.diversity([[0, 0], [3, 4]]) == 5.0
     # The real set's std is (3, 4): the normalised pair is (1, 1) apart.
