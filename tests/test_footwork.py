@@ -110,7 +110,7 @@ def test_shipped_model_stays_on_its_mark_and_does_not_skate(salsa):
     cond = conditioning(motion_rhythm(salsa))
     for style in model[2]:
         m = generate_from_conditioning(cond, style, 1, model)
-        assert m.contacts is not None and m.contacts.any(), style  # the contact head predicts
+        assert m.contacts is not None and m.contacts.any(), style  # feet are planted
         feet = m.contacts[:, [0, 2]]
         assert _slide_in_contact(m, feet) < 0.002, style  # 2 mm per frame
         travel = np.linalg.norm(m.root_translation[:, :2] - m.root_translation[:1, :2], axis=-1)

@@ -49,4 +49,4 @@ def test_energy_knob_scales_movement(sugar_plum, model):
     for style in model[2]:
         soft = generate_from_conditioning(cond, style, 0, model, amplitude_curve(sugar_plum, 0.6))
         big = generate_from_conditioning(cond, style, 0, model, amplitude_curve(sugar_plum, 1.4))
-        assert body_speed(big).mean() > 1.5 * body_speed(soft).mean(), style
+        assert body_speed(big).mean() > 1.3 * body_speed(soft).mean(), style
