@@ -31,8 +31,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
@@ -41,6 +39,7 @@ import bpy  # noqa: E402
 import rig_builders  # noqa: E402
 from blender_addon import compat, keying  # noqa: E402
 from blender_addon.engine_process import child_env, env_for, find_python  # noqa: E402
+from blender_addon.generation import curves_meta  # noqa: E402
 from blender_addon.rest_pose import export_rest  # noqa: E402
 
 FPS = 30.0
@@ -132,8 +131,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = three_minute_curves(obj, Path(tmp))
         curves = keying.load_curves(path)
-        with np.load(path) as data:  # the IK/FK switches, keyed once
-            switches = json.loads(str(data["meta"]))["set_properties"]
+        switches = curves_meta(str(path))["set_properties"]  # the IK/FK switches, keyed once
     print(f"Blender {bpy.app.version_string}; generated Rigify rig ({len(obj.pose.bones)} bones, "
           f"{len(curves.rotations)} keyed); {FRAMES} frames at {FPS:g} fps")
     scene = bpy.context.scene

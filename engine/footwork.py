@@ -21,7 +21,6 @@ import numpy as np
 from scipy.ndimage import binary_closing, binary_opening, gaussian_filter1d
 
 from engine import metrics as M
-from engine.metrics import contact_ground
 from engine.motion import Motion
 from engine.repair import lock_feet
 from engine.skeleton import REST_HEIGHT
@@ -52,13 +51,18 @@ def anchor_root(motion: Motion, seconds: float = DRIFT_SECONDS) -> Motion:
     return Motion(motion.rotations, root, motion.fps, motion.contacts, motion.name)
 
 
+def _lasting(mask: np.ndarray, frames: int) -> np.ndarray:
+    """(T, 2) ``mask`` with the runs shorter than ``frames`` removed."""
+    return binary_opening(mask, np.ones((frames, 1), dtype=bool), border_value=0)
+
+
 def foot_flags(contacts: np.ndarray) -> np.ndarray:
     """(T, 4) ankle/toe flags -> (T, 2) left/right foot contact, flickers cleaned."""
     c = np.asarray(contacts, dtype=bool)
     feet = np.stack([c[:, 0] | c[:, 1], c[:, 2] | c[:, 3]], 1)
     structure = np.ones((FLICKER_FRAMES + 1, 1), dtype=bool)
     feet = binary_closing(feet, structure, border_value=0) | feet
-    return binary_opening(feet, structure, border_value=0)
+    return _lasting(feet, FLICKER_FRAMES + 1)
 
 
 def feet_on_floor(motion: Motion) -> np.ndarray:
@@ -66,10 +70,8 @@ def feet_on_floor(motion: Motion) -> np.ndarray:
     toe low) or on the ball of the foot (toe low), at the motion's own resting foot
     level (metrics.contact_ground)."""
     P = motion.positions
-    z = P[:, M.FOOT_JOINTS, 2] - contact_ground(P, REST_HEIGHT)
-    low = z <= M.CONTACT_HEIGHTS * REST_HEIGHT / M.REFERENCE_HEIGHT
-    toe_down = low[:, [1, 3]]  # a flat foot's toe is low too
-    return binary_opening(toe_down, np.ones((FLOOR_FRAMES, 1), dtype=bool), border_value=0)
+    low = M.low_joints(P, REST_HEIGHT / M.REFERENCE_HEIGHT, M.contact_ground(P, REST_HEIGHT))
+    return _lasting(low[:, [1, 3]], FLOOR_FRAMES)  # toes: a flat foot's toe is low too
 
 
 def support_foot(motion: Motion, feet: np.ndarray) -> np.ndarray:
@@ -77,12 +79,11 @@ def support_foot(motion: Motion, feet: np.ndarray) -> np.ndarray:
     SUPPORT_HEIGHT of the floor: a dancer stands on one foot between steps (only a
     jump, both feet high, has none)."""
     P = motion.positions
-    toe = P[:, [M.L_TOE, M.R_TOE], 2] - contact_ground(P, REST_HEIGHT)
+    toe = P[:, [M.L_TOE, M.R_TOE], 2] - M.contact_ground(P, REST_HEIGHT)
     lower = np.eye(2, dtype=bool)[toe.argmin(1)]
     free = ~feet.any(1, keepdims=True)
     near = toe.min(1, keepdims=True) <= SUPPORT_HEIGHT
-    support = lower & free & near
-    return binary_opening(support, np.ones((FLOOR_FRAMES, 1), dtype=bool), border_value=0)
+    return _lasting(lower & free & near, FLOOR_FRAMES)
 
 
 def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
@@ -98,6 +99,6 @@ def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
         feet = foot_flags(flags) | feet
     feet |= support_foot(motion, feet)
     q, root, _, _ = lock_feet(motion.rotations, motion.root_translation, motion.fps, REST_HEIGHT,
-                              feet=feet)
+                              P=motion.positions, feet=feet)
     planted = np.repeat(feet, 2, axis=1)  # ankle and toe of each foot
     return Motion(q, root, motion.fps, planted, motion.name)

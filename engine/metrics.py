@@ -192,8 +192,9 @@ def estimate_ground(positions) -> float:
     return float(np.percentile(_motion(positions)[:, FOOT_JOINTS, UP], GROUND_PERCENTILE))
 
 
-def _low_joints(p: np.ndarray, scale: float, ground: float | None) -> np.ndarray:
-    """(T, 4) ankle/toe below their contact heights above the ground."""
+def low_joints(p: np.ndarray, scale: float, ground: float | None) -> np.ndarray:
+    """(T, 4) ankle/toe within their contact heights (times ``scale``) above ``ground``
+    (None: estimate_ground)."""
     floor = estimate_ground(p) if ground is None else ground
     return p[:, FOOT_JOINTS, UP] - floor <= CONTACT_HEIGHTS * scale
 
@@ -238,7 +239,7 @@ def contacts_from_positions(positions, fps: float, height: float | None = None,
         speed = np.linalg.norm(np.gradient(feet, axis=0), axis=-1) * fps
     else:
         speed = np.zeros((1, len(FOOT_JOINTS)))
-    return _low_joints(p, scale, ground) & (speed <= SKATE_SPEED * SKATE_FPS * scale)
+    return low_joints(p, scale, ground) & (speed <= SKATE_SPEED * SKATE_FPS * scale)
 
 
 def foot_skate_ratio(positions, fps: float, height: float | None = None,
@@ -254,7 +255,7 @@ def foot_skate_ratio(positions, fps: float, height: float | None = None,
     """
     p = resample_positions(_motion(positions), fps, SKATE_FPS)
     scale = _scale(height)
-    low = _low_joints(p, scale, ground)
+    low = low_joints(p, scale, ground)
     contact = low[:, 0::2] & low[:, 1::2]
     steps = contact[:-1] & contact[1:]
     feet = p[:, FOOT_JOINTS][:, :, HORIZONTAL]

@@ -170,8 +170,11 @@ CONSTANT_STD = 1e-8  # a feature this still over the real set is left out of FID
 
 
 def _normalise(features: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Bailando: z-score by the reference set's mean and population std (+1e-10)."""
-    return (features - reference.mean(axis=0)) / (reference.std(axis=0) + 1e-10)
+    """Bailando: z-score by the reference set's mean and population std (+1e-10),
+    leaving out the features constant over the reference set (see fid)."""
+    std = reference.std(axis=0)
+    varying = std > CONSTANT_STD
+    return (features[:, varying] - reference.mean(axis=0)[varying]) / (std[varying] + 1e-10)
 
 
 def _frechet(a: np.ndarray, b: np.ndarray) -> float:
@@ -199,8 +202,6 @@ def fid(real_feats, gen_feats) -> float:
         raise ValueError(f"need (N, D) and (M, D) features, got {real.shape} and {gen.shape}")
     if len(real) < 2 or len(gen) < 2:
         raise ValueError("FID needs at least 2 samples per set")
-    varying = real.std(axis=0) > CONSTANT_STD
-    real, gen = real[:, varying], gen[:, varying]
     return _frechet(_normalise(gen, real), _normalise(real, real))
 
 
@@ -209,7 +210,5 @@ def diversity(feats, real_feats=None) -> float:
     (features constant over ``real_feats`` left out, as in :func:`fid`)."""
     x = np.asarray(feats, dtype=np.float64)
     if real_feats is not None:
-        real = np.asarray(real_feats, dtype=np.float64)
-        varying = real.std(axis=0) > CONSTANT_STD  # as in fid
-        x = _normalise(x[:, varying], real[:, varying])
+        x = _normalise(x, np.asarray(real_feats, dtype=np.float64))
     return float(pdist(x).mean()) if len(x) > 1 else float("nan")

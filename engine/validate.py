@@ -526,9 +526,7 @@ class _Ctx:
 def feet_low(positions: np.ndarray, height: float, ground: float) -> np.ndarray:
     """(T, 2) left/right foot on the floor: its ankle and its toe both within the
     metrics' contact heights (scaled to ``height``) above ``ground``."""
-    scale = height / M.REFERENCE_HEIGHT
-    z = positions[:, M.FOOT_JOINTS, 2] - ground
-    low = z <= M.CONTACT_HEIGHTS * scale
+    low = M.low_joints(positions, height / M.REFERENCE_HEIGHT, ground)
     return low[:, 0::2] & low[:, 1::2]
 
 
