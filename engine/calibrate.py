@@ -17,7 +17,7 @@ from engine.footwork import anchor_root
 from engine.metrics import joint_speed_stats
 
 FRAMES = 300
-CLIPS = 6
+CLIPS = 8  # spread over the style's takes and their augmented copies
 GAIN_RANGE = (0.5, 3.0)
 
 
@@ -28,9 +28,10 @@ def style_gains(model, data, rounds: int = 2) -> torch.Tensor:
     generator, stats, styles, meta = model
     gains = torch.ones(len(styles))
     for s, style in enumerate(styles):
-        clips = [c for c, st in enumerate(data.style) if st == s and len(data.feats[c]) >= FRAMES][:CLIPS]
-        if not clips:
+        long_enough = [c for c, st in enumerate(data.style) if st == s and len(data.feats[c]) >= FRAMES]
+        if not long_enough:
             continue
+        clips = [long_enough[i] for i in np.unique(np.linspace(0, len(long_enough) - 1, CLIPS).astype(int))]
         real = np.mean([joint_speed_stats(anchor_root(features_to_motion(data.feats[c][:FRAMES], 30.0))
                                           .positions, 30.0)[0] for c in clips])
         for _ in range(rounds):

@@ -3,7 +3,8 @@
 A model file holds the generator's weights, the feature normalisation and the
 per-style ranges as tensors; the model config, style names and format
 version sit in the safetensors metadata as JSON. Training checkpoints add the
-discriminator and both optimisers' states the same way.
+discriminator, both optimisers' states and the generator's moving average
+(engine.train) the same way.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def _restore_optimizer(opt, prefix: str, skeleton: dict, tensors: dict) -> None:
 
 
 def save_model(path, generator: Generator, stats: dict, styles: list[str], extra: dict | None = None,
-               discriminator=None, optimizers: dict | None = None, step: int = 0) -> None:
+               discriminator=None, optimizers: dict | None = None, step: int = 0,
+               average: Generator | None = None) -> None:
     """Write a model (and, for checkpoints, the training state) to safetensors."""
     tensors = _prefixed("G", generator.state_dict())
     tensors.update({f"stats.{k}": v.contiguous().cpu() for k, v in stats.items()})
@@ -60,6 +62,8 @@ def save_model(path, generator: Generator, stats: dict, styles: list[str], extra
             "styles": json.dumps(styles), "step": str(step), "extra": json.dumps(extra or {})}
     if discriminator is not None:
         tensors.update(_prefixed("D", discriminator.state_dict()))
+    if average is not None:
+        tensors.update(_prefixed("A", average.state_dict()))
     for name, opt in (optimizers or {}).items():
         opt_tensors, skeleton = _optimizer_tensors(f"opt.{name}", opt)
         tensors.update(opt_tensors)
@@ -101,10 +105,15 @@ def load_model(path=None, device="cpu"):
     return generator.to(device).eval(), stats, json.loads(meta["styles"]), meta
 
 
-def restore_training(path, generator, discriminator, optimizers: dict) -> int:
-    """Load a training checkpoint into live objects; returns the step."""
+def restore_training(path, generator, discriminator, optimizers: dict, average=None) -> int:
+    """Load a training checkpoint into live objects; returns the step. ``average``
+    (the generator's moving average) starts from the generator where the checkpoint
+    has none."""
     tensors, meta = read_file(path)
     generator.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
+    if average is not None:
+        prefix = "A." if any(k.startswith("A.") for k in tensors) else "G."
+        average.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith(prefix)})
     discriminator.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("D.")})
     for name, opt in optimizers.items():
         _restore_optimizer(opt, f"opt.{name}", json.loads(meta[f"opt.{name}"]), tensors)

@@ -65,16 +65,33 @@ def smoothness_loss(pos_fake: torch.Tensor, pos_real: torch.Tensor) -> torch.Ten
 
 def speed_stats_loss(pos_fake: torch.Tensor, pos_real: torch.Tensor) -> torch.Tensor:
     """The style's own movement statistics: each window's mean and 90th-percentile
-    joint speed, and how fast its body speed changes (mean |d speed / dt|, many small
-    dips or a few big sweeps), match its real window's (log ratio), so the motion is
+    joint speed, how fast its body speed changes (mean |d speed / dt|, many small
+    dips or a few big sweeps), and each joint's mean horizontal and vertical speed
+    (the kinetic features' split: hands flapping up and down while the feet stand
+    still has a fine mean), match its real window's (log ratio), so the motion is
     neither damped towards the mean pose nor busier than the dancers'."""
     def stats(p):
-        v = (p[:, 1:] - p[:, :-1]).norm(dim=-1)  # (B, T-1, 24)
+        d = p[:, 1:] - p[:, :-1]  # (B, T-1, 24, 3)
+        v = d.norm(dim=-1)
         flat = v.flatten(1)
         change = (v.mean(-1)[:, 1:] - v.mean(-1)[:, :-1]).abs().mean(1)
-        return torch.stack([flat.mean(1), torch.quantile(flat, 0.9, dim=1), change], 1)
+        body = torch.stack([flat.mean(1), torch.quantile(flat, 0.9, dim=1), change], 1)
+        joints = torch.cat([d[..., :2].norm(dim=-1).mean(1), d[..., 2].abs().mean(1)], 1)  # (B, 48)
+        return body, joints
 
-    return (torch.log(stats(pos_fake) + EPS) - torch.log(stats(pos_real) + EPS)).abs().mean()
+    (fb, fj), (rb, rj) = stats(pos_fake), stats(pos_real)
+
+    def gap(a, b):
+        return (torch.log(a + EPS) - torch.log(b + EPS)).abs().mean()
+
+    return gap(fb, rb) + 0.5 * gap(fj + 1e-4, rj + 1e-4)
+
+
+def travel_loss(root_velocity: torch.Tensor) -> torch.Tensor:
+    """Net travel: the window's mean horizontal root velocity (metres per frame,
+    (B, T, 2)) in m/s. Real windows have none (engine.train.Batches), so a glide
+    across the stage is penalised rather than learnt."""
+    return root_velocity.mean(1).norm(dim=-1).mean() * 30.0
 
 
 def range_loss(feats: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:

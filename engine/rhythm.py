@@ -47,7 +47,7 @@ BPM. Modern (CMU 05) gives a median of 110 BPM (55-153), pop (CMU 131) 93
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import librosa
 import numpy as np
@@ -173,6 +173,16 @@ def motion_rhythm(positions, fps: float | None = None) -> MotionRhythm:
         beat_phase=beat_phase_curve(frames, n),
         beat_onehot=onehot,
     )
+
+
+def half_time(rhythm: MotionRhythm) -> MotionRhythm:
+    """The same rhythm counted at half time: every other pulse beat kept, tempo
+    halved (what engine.generate.fold_tempo does to fast music)."""
+    frames = rhythm.beat_frames[::2]
+    onehot = np.zeros(rhythm.n_frames, dtype=np.float32)
+    onehot[frames] = 1.0
+    return replace(rhythm, beat_frames=frames, beats=frames / rhythm.fps, tempo=rhythm.tempo / 2,
+                   beat_phase=beat_phase_curve(frames, rhythm.n_frames), beat_onehot=onehot)
 
 
 def _nearest_distance(frames: np.ndarray, n: int) -> np.ndarray:

@@ -8,6 +8,7 @@ sync loss ties kinematic beats to the conditioning beats.
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 import time
@@ -24,10 +25,14 @@ from engine.checkpoint import restore_training, save_model
 from engine.corpus import load_corpus
 from engine.features import joint_positions, motion_to_features
 from engine.model import POSE_FEATURES, Discriminator, Generator, ModelConfig
-from engine.rhythm import COND_DIM, conditioning, motion_rhythm
+from engine.rhythm import COND_DIM, conditioning, half_time, motion_rhythm
 
 WINDOW = 128
+ROOT_VELOCITY = slice(145, 147)  # horizontal root velocity columns (engine.features)
 STRETCH_FACTORS = (0.8, 1.25)  # the takes pulse near 90 BPM; songs run faster
+# Clips pulsing this fast are also given at half time, as engine.generate feeds
+# music above 115 BPM: the dancer keeps its pace while the count halves.
+HALF_TIME_FROM_BPM = 100.0
 
 
 @dataclass
@@ -43,9 +48,10 @@ class TrainConfig:
     attention: bool = True
     structure: bool = True
     width: int = 64
+    average: float = 0.999  # decay of the generator's moving average, the model shipped
     weights: dict = field(default_factory=lambda: {
-        "adv": 1.0, "fm": 1.0, "rec": 2.0, "sync": 0.5, "energy": 0.2,
-        "smooth": 0.5, "range": 1.0, "contact": 0.5, "speed": 2.0})
+        "adv": 1.0, "fm": 1.0, "rec": 2.0, "sync": 1.5, "energy": 0.2,
+        "smooth": 0.5, "range": 1.0, "contact": 0.5, "speed": 2.0, "travel": 1.0})
 
 
 @dataclass
@@ -74,10 +80,13 @@ def build_training_set(data_dir, styles_file=None, augment=True, log=print) -> T
             if v.frames < WINDOW:
                 continue
             feats = motion_to_features(v)
-            out.feats.append(feats)
-            out.cond.append(conditioning(motion_rhythm(v)))
-            out.heading.append(_heading(feats))
-            out.style.append(style)
+            rhythm = motion_rhythm(v)
+            counts = [rhythm] + ([half_time(rhythm)] if augment and rhythm.tempo >= HALF_TIME_FROM_BPM else [])
+            for r in counts:
+                out.feats.append(feats)
+                out.cond.append(conditioning(r))
+                out.heading.append(_heading(feats))
+                out.style.append(style)
     log(f"training set: {len(corpus.motions)} takes, {len(out.feats)} clips with augmentation, "
         f"{sum(len(f) for f in out.feats) / 30 / 60:.1f} min, styles {corpus.styles}")
     return out
@@ -86,7 +95,7 @@ def build_training_set(data_dir, styles_file=None, augment=True, log=print) -> T
 def cached_training_set(data_dir, styles_file=None, cache: Path | None = None, log=print) -> TrainingSet:
     """build_training_set, stored in ``cache`` (.npz, no pickle) and reused when
     the same folder and styles file are asked for again."""
-    key = f"{Path(data_dir).resolve()}|{styles_file}|{STRETCH_FACTORS}|{WINDOW}|contacts=metrics.planted"
+    key = f"{Path(data_dir).resolve()}|{styles_file}|{STRETCH_FACTORS}|{WINDOW}|contacts=metrics.planted|half>={HALF_TIME_FROM_BPM}"
     if cache is not None and Path(cache).exists():
         with np.load(cache, allow_pickle=False) as z:
             if str(z["key"]) == key:
@@ -156,7 +165,7 @@ class Batches:
             angle.append(math.atan2(np.sin(h).mean(), np.cos(h).mean()))
             style.append(self.data.style[c])
         feats = _rotate_windows(torch.tensor(np.stack(feats)), torch.tensor(angle, dtype=torch.float32))
-        feats[..., 145:147] -= feats[..., 145:147].mean(1, keepdim=True)  # no net travel: see footwork
+        feats = _without_travel(feats)  # no net travel: see footwork
         return (feats,
                 torch.tensor(np.stack(cond)), torch.tensor(style))
 
@@ -181,21 +190,25 @@ def train(data_dir, out, cfg: TrainConfig, styles_file=None, device="cpu", resum
     stats = {k: v.to(device) for k, v in feature_stats(data).items()}
     mcfg = ModelConfig(cond_dims=COND_DIM, styles=len(data.styles), width=cfg.width, attention=cfg.attention)
     G, D = Generator(mcfg).to(device), Discriminator(mcfg).to(device)
+    average = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, betas=(0.5, 0.999))
     ckpt = Path(str(out) + ".ckpt")
     step = 0
     if resume and ckpt.exists():
-        step = restore_training(ckpt, G, D, {"g": opt_g, "d": opt_d})
+        step = restore_training(ckpt, G, D, {"g": opt_g, "d": opt_d}, average)
         log(f"resumed from {ckpt} at step {step}")
     batches = Batches(data, cfg.batch, cfg.seed + step)
     extra = {"train": {k: v for k, v in cfg.__dict__.items()}, "data": str(data_dir)}
     started = time.time()
 
     def save(path, with_state):
-        save_model(path, G, {k: v.cpu() for k, v in stats.items()}, data.styles, extra,
-                   discriminator=D if with_state else None,
-                   optimizers={"g": opt_g, "d": opt_d} if with_state else None, step=step)
+        """A checkpoint holds the live generator and the training state; the model
+        file, the moving average."""
+        save_model(path, G if with_state else average, {k: v.cpu() for k, v in stats.items()},
+                   data.styles, extra, discriminator=D if with_state else None,
+                   optimizers={"g": opt_g, "d": opt_d} if with_state else None, step=step,
+                   average=average if with_state else None)
 
     while step < cfg.steps:
         if cfg.minutes and time.time() - started > cfg.minutes * 60:
@@ -203,6 +216,7 @@ def train(data_dir, out, cfg: TrainConfig, styles_file=None, device="cpu", resum
             break
         real, cond, style = (t.to(device) for t in next(batches))
         losses = train_step(G, D, opt_g, opt_d, real, cond, style, stats, cfg)
+        update_average(average, G, cfg.average)
         step += 1
         if step % 10 == 0 or step == cfg.steps:
             _progress(step, cfg.steps, started, losses)
@@ -210,11 +224,29 @@ def train(data_dir, out, cfg: TrainConfig, styles_file=None, device="cpu", resum
             save(ckpt, True)
     print(file=sys.stderr)
     save(ckpt, True)
-    G.eval()
-    stats["style_gain"] = style_gains((G, stats, data.styles, {}), data).to(device)
+    stats["style_gain"] = style_gains((average, stats, data.styles, {}), data).to(device)
     log(f"amplitude gains per style: {dict(zip(data.styles, stats['style_gain'].tolist()))}")
     save(out, False)
     return step
+
+
+@torch.no_grad()
+def update_average(average: torch.nn.Module, live: torch.nn.Module, decay: float) -> None:
+    """Exponential moving average of the generator's weights (batch-norm statistics
+    copied): a GAN's weights swing from step to step, their average much less."""
+    for a, p in zip(average.parameters(), live.parameters()):
+        a.lerp_(p, 1.0 - decay)
+    for a, b in zip(average.buffers(), live.buffers()):
+        a.copy_(b)
+
+
+def _without_travel(feats: torch.Tensor) -> torch.Tensor:
+    """Windows (B, T, F) with their mean root velocity taken out, as Batches does to
+    the real ones and engine.footwork.anchor_root does at generation: a glide must
+    not count as movement."""
+    out = feats.clone()
+    out[..., ROOT_VELOCITY] -= feats[..., ROOT_VELOCITY].mean(1, keepdim=True)
+    return out
 
 
 def _velocity(pos: torch.Tensor) -> torch.Tensor:
@@ -232,7 +264,7 @@ def train_step(G, D, opt_g, opt_d, real, cond, style, stats, cfg: TrainConfig) -
     fake_n = fakes_n[0]
     pos_real = joint_positions(real)
     fake = fake_n * std + mean
-    pos_fake = joint_positions(fake)
+    pos_fake = joint_positions(_without_travel(fake))
     n_d = slice(0, POSE_FEATURES)
 
     # discriminator
@@ -259,6 +291,7 @@ def train_step(G, D, opt_g, opt_d, real, cond, style, stats, cfg: TrainConfig) -
         parts["smooth"] = L.smoothness_loss(pos_fake, pos_real)
         parts["speed"] = L.speed_stats_loss(pos_fake, pos_real)
         parts["range"] = L.range_loss(fake_n, stats["low"][style][:, None], stats["high"][style][:, None])
+        parts["travel"] = L.travel_loss(fake[..., ROOT_VELOCITY])
     loss_g = sum(w[k] * v for k, v in parts.items())
     if not torch.isfinite(loss_g):
         raise FloatingPointError("non-finite generator loss (NaN guard)")

@@ -14,7 +14,7 @@ from engine.augment import mirror_motion, time_stretch
 from engine.errors import ChoreoError
 from engine.motion import load_motion
 from engine.normalize import resample
-from engine.rhythm import COND_COLUMNS, COND_DIM, conditioning, motion_rhythm
+from engine.rhythm import COND_COLUMNS, COND_DIM, conditioning, half_time, motion_rhythm
 
 SALSA_TAKE = "mocap/cmu_salsa/61_10_scaled.bvh.gz"  # the shortest salsa take, 20 s
 
@@ -98,6 +98,19 @@ def test_salsa_rhythm(salsa30):
     # phase restarts at each beat
     inside = r.beat_frames[(r.beat_frames > 0) & (r.beat_frames < salsa30.frames)]
     assert np.all(r.beat_phase[inside] < 0.01)
+
+
+def test_half_time_keeps_every_other_beat(salsa30):
+    r = motion_rhythm(salsa30)
+    h = half_time(r)
+    assert np.array_equal(h.beat_frames, r.beat_frames[::2]) and h.tempo == pytest.approx(r.tempo / 2)
+    assert h.beat_onehot.sum() == len(h.beat_frames) and np.array_equal(h.energy, r.energy)
+    assert np.all(h.beat_phase[h.beat_frames] < 0.01) and h.beat_phase.max() < 1
+    dropped = r.beat_frames[1::2]
+    dropped = dropped[dropped < salsa30.frames - 1]
+    assert np.abs(h.beat_phase[dropped] - 0.5).max() < 0.15  # half-way between kept beats
+    pulse = conditioning(h)[:, 2]
+    assert pulse[h.beat_frames].min() == pytest.approx(1.0) and pulse[dropped].max() < 0.01
 
 
 def test_conditioning_same_layout_from_music_and_motion(shared_data, salsa30):

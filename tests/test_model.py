@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine.checkpoint import load_model, save_model
+from engine.checkpoint import load_model, read_file, restore_training, save_model
 from engine.errors import ChoreoError
 from engine.generate import generate_from_conditioning
 from engine.model import FEATURES, Discriminator, Generator, ModelConfig
-from engine.train import WINDOW, Batches, TrainConfig, cached_training_set, train
+from engine.train import (HALF_TIME_FROM_BPM, WINDOW, Batches, TrainConfig, cached_training_set, train,
+                          update_average)
 
 STYLES = ["a", "b"]
 
@@ -124,6 +125,10 @@ def test_training_runs_resumes_and_is_deterministic(tiny_data, tmp_path):
     again = cached_training_set(tiny_data, cache=cache, log=logs.append)
     assert cache.exists() and any("from cache" in line for line in logs)
     assert all(np.array_equal(x, y) for x, y in zip(data.feats, again.feats))
+    # fast-pulsing clips come again, counted at half time
+    half = [i for i in range(1, len(again.feats)) if np.array_equal(again.feats[i], again.feats[i - 1])]
+    assert half and all(again.cond[i - 1][0, 4] * 200 >= HALF_TIME_FROM_BPM for i in half)
+    assert all(np.isclose(2 * again.cond[i][0, 4], again.cond[i - 1][0, 4]) for i in half)
     feats, cond, style = next(Batches(again, 4, 0))
     assert feats.shape == (4, WINDOW, FEATURES) and cond.shape[:2] == (4, WINDOW)
     heading = torch.atan2(feats[..., 1], feats[..., 0])  # pelvis left axis, per frame
@@ -139,3 +144,25 @@ def test_training_runs_resumes_and_is_deterministic(tiny_data, tmp_path):
     assert train(tiny_data, a, more, resume=True, **quiet) == 3
     ablated = TrainConfig(steps=1, batch=4, width=16, sync=False, attention=False, structure=False)
     assert train(tiny_data, tmp_path / "c.safetensors", ablated, **quiet) == 1
+
+
+def test_moving_average_of_the_generator(tmp_path):
+    cfg = ModelConfig(cond_dims=5, styles=2, width=16)
+    torch.manual_seed(0)
+    live, average = Generator(cfg), Generator(cfg)
+    before = [p.clone() for p in average.parameters()]
+    live.train()(torch.zeros(2, 64, 5), torch.randn(2, live.noise_length(64), cfg.noise_dims),
+                 torch.tensor([0, 1]))  # moves the batch-norm statistics
+    update_average(average, live, 0.9)
+    for a, b, p in zip(average.parameters(), before, live.parameters()):
+        assert torch.allclose(a, 0.9 * b + 0.1 * p)
+    assert all(torch.equal(a, b) for a, b in zip(average.buffers(), live.buffers()))
+    # a checkpoint keeps the average apart from the live weights, and restores both
+    D = Discriminator(cfg)
+    path = tmp_path / "ckpt.safetensors"
+    save_model(path, live, {"mean": torch.zeros(FEATURES)}, STYLES, discriminator=D, average=average)
+    assert any(k.startswith("A.") for k in read_file(path)[0])
+    live2, average2 = Generator(cfg), Generator(cfg)
+    restore_training(path, live2, Discriminator(cfg), {}, average2)
+    assert all(torch.equal(a, b) for a, b in zip(average2.state_dict().values(), average.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(live2.state_dict().values(), live.state_dict().values()))
