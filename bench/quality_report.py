@@ -34,6 +34,7 @@ from engine.motion import load_motion  # noqa: E402
 from engine.normalize import resample  # noqa: E402
 from engine.rhythm import conditioning  # noqa: E402
 from engine.sync import beat_warp  # noqa: E402
+from engine.validate import validate  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 SONGS = ["Kevin_MacLeod_-_Vibe_Ace.hq.ogg",
@@ -64,14 +65,16 @@ def clips(positions: np.ndarray, stride_seconds: float = CLIP_SECONDS):
 
 
 def naturalness(positions_list):
-    """Mean speed, p90 speed, kinetic beat rate, jitter, PFC, foot skate over a set."""
+    """Mean speed, p90 speed, kinetic beat rate, jitter, PFC, foot skate, bone-length
+    variation and the constraint validator's errors per minute over a set."""
     rows = []
     for p in positions_list:
         mean, p90 = M.joint_speed_stats(p, FPS)
+        errors = len(validate(positions=p, fps=FPS).errors) / (len(p) / FPS / 60)
         rows.append([mean, p90, M.kinetic_beat_rate(p, FPS), M.jitter(p, FPS), M.pfc(p, FPS),
-                     M.foot_skate_ratio(p, FPS), M.bone_length_variation(p)])
+                     M.foot_skate_ratio(p, FPS), M.bone_length_variation(p), errors])
     return dict(zip(["speed_mean", "speed_p90", "beat_rate", "jitter", "pfc", "foot_skate",
-                     "bone_var"], np.mean(rows, 0)))
+                     "bone_var", "validator_errors"], np.mean(rows, 0)))
 
 
 def features(positions_list, stride_seconds: float = CLIP_SECONDS):
@@ -242,15 +245,16 @@ def to_markdown(res: dict) -> str:
                      f"{b['unsynced_chance']:.3f} | {b['warped']:.3f} | {b['warped_chance']:.3f} |")
     lines += ["", "## Naturalness against held-out real takes of the same style", "",
               "speeds in m/s, beat rate in kinetic beats per second, jitter in m/s³ at 30 fps, "
-              "PFC per EDGE, foot skate as a ratio", "",
-              "| style | source | speed mean | speed p90 | beat rate | jitter | PFC | foot skate | bone-length var |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "PFC per EDGE, foot skate as a ratio, validator errors per minute of dance (engine.validate)", "",
+              "| style | source | speed mean | speed p90 | beat rate | jitter | PFC | foot skate | bone-length var "
+              "| validator errors/min |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for style, r in res["styles"].items():
         for source in ("real", "model", "unsynced", "warped"):
             n = r[source]
             lines.append(f"| {style} | {source} | {n['speed_mean']:.3f} | {n['speed_p90']:.3f} | "
                          f"{n['beat_rate']:.2f} | {n['jitter']:.1f} | {n['pfc']:.3f} | "
-                         f"{n['foot_skate']:.3f} | {n['bone_var']:.1e} |")
+                         f"{n['foot_skate']:.3f} | {n['bone_var']:.1e} | {n['validator_errors']:.1f} |")
     lines += ["", "## Distribution (AIST++ features, Bailando normalisation; disjoint 5 s clips against "
               "held-out real takes cut every second; features constant over the real set left out)", "",
               "| source | FID_k | FID_g | Div_k | Div_g |", "|---|---|---|---|---|"]
