@@ -56,11 +56,37 @@ def energy_loss(pos: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
 
 
 def smoothness_loss(pos_fake: torch.Tensor, pos_real: torch.Tensor) -> torch.Tensor:
-    """Velocity/acceleration continuity: jerk above the real window's level is penalised."""
+    """Velocity/acceleration continuity: mean jerk above the real window's level, and
+    acceleration peaks (99th percentile over joints and frames) above 1.2x the real
+    window's, are penalised."""
     def jerk(p):
         return (p[:, 3:] - 3 * p[:, 2:-1] + 3 * p[:, 1:-2] - p[:, :-3]).norm(dim=-1).mean((1, 2))
 
-    return F.relu(jerk(pos_fake) - 1.1 * jerk(pos_real)).mean() / (jerk(pos_real).mean() + EPS)
+    def peak(p):
+        return torch.quantile((p[:, 2:] - 2 * p[:, 1:-1] + p[:, :-2]).norm(dim=-1).flatten(1), 0.99, dim=1)
+
+    mean_jerk = F.relu(jerk(pos_fake) - 1.1 * jerk(pos_real)).mean() / (jerk(pos_real).mean() + EPS)
+    return mean_jerk + F.relu(peak(pos_fake) / (peak(pos_real) + EPS) - 1.2).mean()
+
+
+LEG_SEGMENTS = ((1, 4), (4, 7), (2, 5), (5, 8))  # SMPL hip-knee, knee-ankle: left, then right
+LEG_CLEARANCE = 0.08  # metres between the left and right leg's axes
+
+
+def leg_clearance_loss(pos: torch.Tensor) -> torch.Tensor:
+    """Legs do not pass through each other: the closest distance between the left and
+    right thigh and shin axes (5 points along each) below LEG_CLEARANCE is penalised,
+    as a fraction of it."""
+    t = torch.linspace(0, 1, 5, device=pos.device)[:, None]
+
+    def points(a, b):
+        return pos[..., a, None, :] + t * (pos[..., b, None, :] - pos[..., a, None, :])  # (B, T, 5, 3)
+
+    (la, lb), (lc, ld), (ra, rb), (rc, rd) = LEG_SEGMENTS
+    left = torch.cat([points(la, lb), points(lc, ld)], -2).flatten(0, 1)
+    right = torch.cat([points(ra, rb), points(rc, rd)], -2).flatten(0, 1)
+    closest = torch.cdist(left, right).amin((-1, -2))
+    return F.relu(LEG_CLEARANCE - closest).mean() / LEG_CLEARANCE
 
 
 def speed_stats_loss(pos_fake: torch.Tensor, pos_real: torch.Tensor) -> torch.Tensor:

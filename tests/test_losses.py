@@ -50,3 +50,29 @@ def test_speed_statistics_loss():
     # flapping keeps the whole-body statistics: only the per-joint split sees it
     busy = _wave(axis=0, joints=(20, 21, 22, 23))
     assert L.speed_stats_loss(busy, real).item() > L.speed_stats_loss(flapping, real).item() > 0
+
+
+def _legs(frames=32, gap=0.2):
+    """(1, T, 24, 3) standing legs, hips ``gap`` apart, straight down."""
+    pos = torch.zeros(1, frames, 24, 3)
+    for side, x in ((1, -gap / 2), (2, gap / 2)):  # hip, knee, ankle: SMPL 1/4/7 and 2/5/8
+        for k, z in enumerate((0.9, 0.5, 0.1)):
+            pos[0, :, side + 3 * k] = torch.tensor([x, 0.0, z])
+    return pos
+
+
+def test_leg_clearance_loss():
+    assert L.leg_clearance_loss(_legs(gap=0.2)).item() == 0.0
+    crossed = _legs(gap=0.2)
+    crossed[0, :, 4, 0], crossed[0, :, 7, 0] = 0.1, 0.3  # the left knee and ankle swing across
+    assert L.leg_clearance_loss(crossed).item() == pytest.approx(1.0, abs=1e-5)  # axes intersect
+    close = _legs(gap=0.04)
+    assert L.leg_clearance_loss(close).item() == pytest.approx(0.5, abs=1e-5)
+
+
+def test_smoothness_loss_sees_acceleration_peaks():
+    real = _wave(frames=128)
+    assert L.smoothness_loss(real, real).item() == pytest.approx(0.0, abs=1e-6)
+    spiky = real.clone()
+    spiky[0, 60:63, 20, 0] += 0.05  # one hand jumps 5 cm for three frames
+    assert L.smoothness_loss(spiky, real).item() > 1.0
