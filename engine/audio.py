@@ -148,8 +148,8 @@ def features_from_samples(y: np.ndarray, fps: float, offset: float = 0.0) -> Mus
     if len(beat_frames) == 0:
         notes.append(NO_BEATS)
     beat_frames = beat_frames[beat_frames < n_frames]
-    peak_onehot = _onehot(peaks, len(env))
-    beat_onehot = _onehot(beat_frames, len(env))
+    peak_onehot = onehot(peaks, len(env))
+    beat_onehot = onehot(beat_frames, len(env))
     standard35 = np.concatenate(
         [env[:, None], mfcc.T, cens.T, peak_onehot[:, None], beat_onehot[:, None]], axis=1
     )[:n_frames].astype(np.float32)
@@ -205,7 +205,8 @@ def _centroid(mag: np.ndarray, sr: float) -> np.ndarray:
     return np.divide(freqs @ mag, total, out=np.zeros_like(total), where=total > 0)
 
 
-def _onehot(frames: np.ndarray, length: int) -> np.ndarray:
+def onehot(frames: np.ndarray, length: int) -> np.ndarray:
+    """(length,) float32: 1 on each of ``frames``, 0 elsewhere."""
     out = np.zeros(length, dtype=np.float32)
     out[frames] = 1.0
     return out

@@ -9,6 +9,7 @@ from engine import rotations as R
 from engine import skeleton as S
 from engine.motion import Motion
 
+ROOT_VELOCITY = slice(145, 147)  # horizontal root velocity (metres per frame)
 CONTACT_SLICE = slice(147, 151)
 
 
@@ -32,7 +33,7 @@ def features_to_tensors(feats: torch.Tensor):
     The root's x/y is the running sum of the predicted velocity.
     """
     rot = R.sixd_to_matrix(feats[..., :144].reshape(feats.shape[:-1] + (24, 6)))
-    xy = torch.cumsum(feats[..., 145:147], dim=-2)
+    xy = torch.cumsum(feats[..., ROOT_VELOCITY], dim=-2)
     xy = xy - xy[..., :1, :]
     root = torch.cat([xy, feats[..., 144:145]], -1)
     return rot, root, feats[..., CONTACT_SLICE]

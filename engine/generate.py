@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from engine import rotations as R
-from engine.audio import beat_phase_curve
+from engine.audio import beat_phase_curve, onehot
 from engine.checkpoint import load_model
 from engine.errors import ChoreoError
 from engine.features import features_to_motion
@@ -56,9 +56,7 @@ def fold_tempo(music):
     kept = beats[offset::2]
     frames = np.round((kept - music.start) * music.fps).astype(int)
     frames = frames[(frames >= 0) & (frames < music.n_frames)]
-    onehot = np.zeros(music.n_frames, dtype=np.float32)
-    onehot[frames] = 1.0
-    folded = replace(music, beats=kept, tempo=music.tempo / 2, beat_onehot=onehot,
+    folded = replace(music, beats=kept, tempo=music.tempo / 2, beat_onehot=onehot(frames, music.n_frames),
                      beat_phase=beat_phase_curve(frames, music.n_frames))
     return fold_tempo(folded)
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.features import CONTACT_SLICE
-from engine.skeleton import CONTACT_JOINTS
+from engine.skeleton import CONTACT_JOINTS, JOINT
 
 EPS = 1e-6
 
@@ -69,7 +69,8 @@ def smoothness_loss(pos_fake: torch.Tensor, pos_real: torch.Tensor) -> torch.Ten
     return mean_jerk + F.relu(peak(pos_fake) / (peak(pos_real) + EPS) - 1.2).mean()
 
 
-LEG_SEGMENTS = ((1, 4), (4, 7), (2, 5), (5, 8))  # SMPL hip-knee, knee-ankle: left, then right
+LEG_SEGMENTS = tuple((JOINT[f"{side}_{a}"], JOINT[f"{side}_{b}"])  # thigh, shin: left, then right
+                     for side in "LR" for a, b in (("hip", "knee"), ("knee", "ankle")))
 LEG_CLEARANCE = 0.08  # metres between the left and right leg's axes
 
 

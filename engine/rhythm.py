@@ -55,7 +55,7 @@ from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 from scipy.signal import argrelextrema
 
 # Definitions shared with the music side: imported, not copied, so they cannot drift.
-from engine.audio import HOP, beat_phase_curve, estimate_bpm
+from engine.audio import HOP, beat_phase_curve, estimate_bpm, onehot
 
 SMOOTH_SIGMA_S = 5.0 / 60.0  # Bailando: sigma 5 frames at 60 fps
 DEPTH_WINDOW_S = 0.25  # a minimum's depth: highest speed within +-0.25 s minus its own
@@ -160,8 +160,6 @@ def motion_rhythm(positions, fps: float | None = None) -> MotionRhythm:
     minima, env = minima_envelope(speed, fps)
     frames = track_pulse(env, fps)
     n = len(speed)
-    onehot = np.zeros(n, dtype=np.float32)
-    onehot[frames] = 1.0
     return MotionRhythm(
         fps=fps,
         speed=speed.astype(np.float32),
@@ -171,18 +169,16 @@ def motion_rhythm(positions, fps: float | None = None) -> MotionRhythm:
         beats=frames / fps,
         tempo=tempo_from_beats(frames, fps),
         beat_phase=beat_phase_curve(frames, n),
-        beat_onehot=onehot,
+        beat_onehot=onehot(frames, n),
     )
 
 
 def half_time(rhythm: MotionRhythm) -> MotionRhythm:
     """The same rhythm counted at half time: every other pulse beat kept, tempo
     halved (what engine.generate.fold_tempo does to fast music)."""
-    frames = rhythm.beat_frames[::2]
-    onehot = np.zeros(rhythm.n_frames, dtype=np.float32)
-    onehot[frames] = 1.0
+    frames, n = rhythm.beat_frames[::2], rhythm.n_frames
     return replace(rhythm, beat_frames=frames, beats=frames / rhythm.fps, tempo=rhythm.tempo / 2,
-                   beat_phase=beat_phase_curve(frames, rhythm.n_frames), beat_onehot=onehot)
+                   beat_phase=beat_phase_curve(frames, n), beat_onehot=onehot(frames, n))
 
 
 def _nearest_distance(frames: np.ndarray, n: int) -> np.ndarray:

@@ -23,12 +23,11 @@ from engine.augment import mirror_motion, time_stretch
 from engine.calibrate import style_gains
 from engine.checkpoint import restore_training, save_model
 from engine.corpus import load_corpus
-from engine.features import joint_positions, motion_to_features
+from engine.features import ROOT_VELOCITY, joint_positions, motion_to_features
 from engine.model import POSE_FEATURES, Discriminator, Generator, ModelConfig
 from engine.rhythm import COND_DIM, conditioning, half_time, motion_rhythm
 
 WINDOW = 128
-ROOT_VELOCITY = slice(145, 147)  # horizontal root velocity columns (engine.features)
 STRETCH_FACTORS = (0.8, 1.25)  # the takes pulse near 90 BPM; songs run faster
 # Clips pulsing this fast are also given at half time, as engine.generate feeds
 # music above 115 BPM: the dancer keeps its pace while the count halves.

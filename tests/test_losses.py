@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from engine import losses as L
+from engine.features import ROOT_VELOCITY
 from engine.model import FEATURES
-from engine.train import ROOT_VELOCITY, _without_travel
+from engine.train import _without_travel
 
 
 def _wave(frames=128, amplitude=0.05, axis=0, joints=(20, 21)):
