@@ -10,19 +10,23 @@ Two steps after decoding (engine.generate):
 2. ``plant_feet``: every run of the generator's predicted foot contacts (per foot:
    ankle or toe flag, runs cleaned of one- and two-frame flickers), and every run of
    a foot resting on the floor, pins the ankle at its mean contact position by
-   two-bone IK, blended in and out, with the root moved where a leg cannot reach
+   two-bone IK, with the root moved where a leg cannot reach
    (engine.repair.lock_feet). This is the structure constraint "no skating while a
-   predicted contact flag is set", enforced exactly.
+   predicted contact flag is set", enforced exactly. The foot leaves and reaches
+   each pin with continuous velocity (a displacement map, engine.repair), a move
+   between two pins takes at least MIN_STEP_S, and a pin that would drive one leg
+   through the other is let go around that moment.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import binary_closing, binary_opening, gaussian_filter1d
+from scipy.ndimage import binary_closing, binary_opening, gaussian_filter1d, maximum_filter1d
 
 from engine import metrics as M
+from engine import validate as V
 from engine.motion import Motion
-from engine.repair import lock_feet
+from engine.repair import FADE_S, lock_feet
 from engine.skeleton import REST_HEIGHT
 
 DRIFT_SECONDS = 2.0  # sigma of the low-pass whose path is removed
@@ -86,11 +90,47 @@ def support_foot(motion: Motion, feet: np.ndarray) -> np.ndarray:
     return _lasting(lower & free & near, FLOOR_FRAMES)
 
 
+LEG_PAIRS = (("L_thigh", "R_thigh"), ("L_shin", "R_shin"), ("L_shin", "R_thigh"), ("R_shin", "L_thigh"))
+MIN_STEP_S = 0.15  # shorter gaps between two contacts of a foot are widened to this
+CLEAR_PASSES = 5  # lock, release a pin by half where the legs cross, lock again
+LEG_CLEAR = 0.1  # leg capsule axes closer than this fraction of their radii: crossed
+# (the validator's error is below 0.03)
+
+
+def leg_clearance(P: np.ndarray) -> np.ndarray:
+    """(T,) the closest the two legs' capsules come, as a fraction of their radii
+    (positions at REST_HEIGHT, as generated)."""
+    return V.capsule_ratios(P, 1.0, LEG_PAIRS).min(1)
+
+
+def _ease_around(mask: np.ndarray, fps: float) -> np.ndarray:
+    """(T,) 1 on ``mask`` and easing to 0 over FADE_S either side of it."""
+    fade = max(2, int(round(FADE_S * fps)))
+    wide = maximum_filter1d(mask.astype(float), 2 * fade + 1, mode="constant")
+    return np.maximum(mask, gaussian_filter1d(wide, fade / 2.0, mode="constant"))
+
+
+def _widen_gaps(feet: np.ndarray, frames: int) -> np.ndarray:
+    """(T, 2) contacts with each gap between two runs of a foot at least ``frames``
+    long, taken from both runs' ends: moving from one pin to the next takes time."""
+    out = feet.copy()
+    for f in range(2):
+        r = V.runs(feet[:, f])
+        for (_, e), (s, _) in zip(r[:-1], r[1:]):
+            short = frames - (s - e - 1)
+            if short > 0:
+                out[max(0, e + 1 - (short + 1) // 2):e + 1, f] = False
+                out[s:s + short // 2 + short % 2, f] = False
+    return out
+
+
 def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
     """Pin the feet over their contact runs: the (T, 4) ``contacts`` flags (by default
     the motion's own, the generator's prediction) and wherever a foot rests on the
-    floor (a foot on the floor that moves is skating). The result's contact flags
-    are the runs pinned."""
+    floor (a foot on the floor that moves is skating). Where pinning would make the
+    legs pass through each other (engine.validate's leg capsules) that the motion
+    kept apart, the pins are released around it. The result's contact flags are
+    the frames pinned."""
     flags = motion.contacts if contacts is None else contacts
     if motion.frames < 3:
         return motion
@@ -98,7 +138,21 @@ def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
     if flags is not None:
         feet = foot_flags(flags) | feet
     feet |= support_foot(motion, feet)
-    q, root, _, _ = lock_feet(motion.rotations, motion.root_translation, motion.fps, REST_HEIGHT,
-                              P=motion.positions, feet=feet)
+    feet = _widen_gaps(feet, max(2, int(round(MIN_STEP_S * motion.fps))))
+    before = leg_clearance(motion.positions)
+    release = np.zeros((motion.frames, 2))
+    for _ in range(CLEAR_PASSES):
+        q, root, _, P = lock_feet(motion.rotations, motion.root_translation, motion.fps, REST_HEIGHT,
+                                  P=motion.positions, feet=feet, release=release)
+        clearance = leg_clearance(P)
+        crossed = (clearance < LEG_CLEAR) & (clearance < before)
+        if not crossed.any():
+            break
+        # the foot whose pin moved it further is the one let go
+        moved = np.linalg.norm(P[crossed][:, [M.L_ANKLE, M.R_ANKLE]]
+                               - motion.positions[crossed][:, [M.L_ANKLE, M.R_ANKLE]], axis=-1).sum(0)
+        f = int(moved.argmax())
+        release[:, f] = np.minimum(1.0, release[:, f] + 0.5 * _ease_around(crossed, motion.fps))
+    feet &= release < 0.5
     planted = np.repeat(feet, 2, axis=1)  # ankle and toe of each foot
     return Motion(q, root, motion.fps, planted, motion.name)

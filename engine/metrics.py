@@ -242,6 +242,21 @@ def contacts_from_positions(positions, fps: float, height: float | None = None,
     return low_joints(p, scale, ground) & (speed <= SKATE_SPEED * SKATE_FPS * scale)
 
 
+def foot_skate_steps(positions, fps: float, height: float | None = None,
+                     ground: float | None = 0.0) -> tuple[int, int]:
+    """(skating foot-steps, contact foot-steps) at 30 fps; see foot_skate_ratio."""
+    p = resample_positions(_motion(positions), fps, SKATE_FPS)
+    scale = _scale(height)
+    low = low_joints(p, scale, ground)
+    contact = low[:, 0::2] & low[:, 1::2]
+    steps = contact[:-1] & contact[1:]
+    feet = p[:, FOOT_JOINTS][:, :, HORIZONTAL]
+    speed = np.linalg.norm(np.diff(feet, axis=0), axis=-1)
+    foot_speed = np.minimum(speed[:, 0::2], speed[:, 1::2])
+    skating = steps & (foot_speed > SKATE_SPEED * scale)
+    return int(skating.sum()), int(steps.sum())
+
+
 def foot_skate_ratio(positions, fps: float, height: float | None = None,
                      ground: float | None = 0.0) -> float:
     """Skating foot-steps / contact foot-steps, at 30 fps.
@@ -253,17 +268,8 @@ def foot_skate_ratio(positions, fps: float, height: float | None = None,
     frame. Thresholds scale by height / 1.7 m when ``height`` is given. 0 when
     there is no contact step.
     """
-    p = resample_positions(_motion(positions), fps, SKATE_FPS)
-    scale = _scale(height)
-    low = low_joints(p, scale, ground)
-    contact = low[:, 0::2] & low[:, 1::2]
-    steps = contact[:-1] & contact[1:]
-    feet = p[:, FOOT_JOINTS][:, :, HORIZONTAL]
-    speed = np.linalg.norm(np.diff(feet, axis=0), axis=-1)
-    foot_speed = np.minimum(speed[:, 0::2], speed[:, 1::2])
-    skating = steps & (foot_speed > SKATE_SPEED * scale)
-    n = steps.sum()
-    return float(skating.sum() / n) if n else 0.0
+    skating, steps = foot_skate_steps(positions, fps, height, ground)
+    return skating / steps if steps else 0.0
 
 
 # ------------------------------------------------------------------------ extras

@@ -17,8 +17,10 @@ In order:
 5. **Foot skating**: in each floor contact where a foot slides past the warning
    distance, the ankle is pinned at its mean contact position with analytic two-bone
    IK (engine.ik: hip-knee-ankle, the knee keeps its bend plane, the foot keeps its
-   world orientation), blended in and out over BLEND_S; where the leg cannot reach,
-   the root is moved by the shortfall (smoothed). The ground step runs again after it.
+   world orientation). The foot eases onto and off each pin over FADE_S with its own
+   velocity cancelled at the pin (a displacement map, no snap); where the leg cannot
+   reach, the root is moved by a smooth envelope of the shortfall. The ground step
+   runs again after it.
 
 Then the result is validated again. Kinetic beats (metrics.kinetic_beats) are
 compared before and after; the largest shift, in input frames, is in
@@ -37,7 +39,7 @@ from engine import validate as V
 from engine.motion import Motion
 from engine.rotations import quat_slerp
 
-BLEND_S = 0.1  # foot-lock blend in/out
+FADE_S = 0.2  # a foot lock eases in and out over this
 POP_PASSES = 4
 POP_KINDS = ("acceleration", "jerk", "velocity")
 JUMP_SPREAD_S = 0.05  # half-width over which a one-way rotation jump is spread
@@ -152,43 +154,72 @@ def lift_ground(P: np.ndarray, root: np.ndarray, fps: float, height: float) -> i
     return int((lift > 1e-6).sum())
 
 
-def _lock_targets(P, fps, intervals, contacts, min_slide: float):
+def _hermite(p0, m0, p1, m1, n: int) -> np.ndarray:
+    """Cubic Hermite from (p0, slope m0) to (p1, slope m1), slopes per frame, over n
+    frames: the (n - 1, 3) values strictly between the two ends."""
+    u = (np.arange(1, n) / n)[:, None]
+    return ((2 * u**3 - 3 * u**2 + 1) * p0 + (u**3 - 2 * u**2 + u) * n * m0
+            + (-2 * u**3 + 3 * u**2) * p1 + (u**3 - u**2) * n * m1)
+
+
+def _lock_targets(P, fps, intervals, contacts, min_slide: float, release=None):
     """Per foot (T, 3) ankle targets and (T,) weights for the contacts in
     ``intervals`` (per foot, (start, end, slid) with end inclusive) that slid more
-    than ``min_slide`` metres."""
+    than ``min_slide`` metres; ``release`` (T, 2) in [0, 1] scales each foot's
+    displacement down (1: the foot keeps its own path).
+
+    A displacement map: over a contact the ankle is moved onto its pin (its mean
+    position on the frames flagged planted); between contacts the displacement
+    follows a cubic Hermite curve that leaves and joins each contact with the
+    ankle's own velocity there cancelled, so the pinned foot lifts off and lands with
+    continuous velocity (no snap). Gaps longer than two FADE_S windows return to the
+    original path in between."""
     T = len(P)
-    blend = max(1, int(round(BLEND_S * fps)))
+    fade = max(2, int(round(FADE_S * fps)))
     out = []
     count = 0
     for f, foot in enumerate(intervals):
-        ankle = (M.L_ANKLE, M.R_ANKLE)[f]
-        target = P[:, ankle].copy()
+        ankle = P[:, (M.L_ANKLE, M.R_ANKLE)[f]]
+        vel = np.gradient(ankle, axis=0) if T > 1 else np.zeros_like(ankle)
+        shift = np.zeros_like(ankle)
         weight = np.zeros(T)
+        runs = []
         for s, e, slid in foot:
             if slid <= min_slide:
                 continue
             count += 1
             planted = contacts[s:e + 1, 2 * f] | contacts[s:e + 1, 2 * f + 1]
             frames = np.arange(s, e + 1)[planted] if planted.sum() >= 2 else np.arange(s, e + 1)
-            pin = P[frames, ankle].mean(0)
-            lo, hi = max(0, s - blend), min(T - 1, e + blend)
-            ramp = np.ones(hi - lo + 1)
-            pre = np.arange(lo, s)
-            post = np.arange(e + 1, hi + 1)
-            ramp[: len(pre)] = (pre - (s - blend - 1)) / (blend + 1)
-            ramp[len(ramp) - len(post):] = ((e + blend + 1) - post) / (blend + 1)
-            take = ramp >= weight[lo:hi + 1]
-            idx = np.arange(lo, hi + 1)[take]
-            weight[idx] = ramp[take]
-            target[idx] = pin
-        out.append((target, weight))
+            shift[s:e + 1] = ankle[frames].mean(0) - ankle[s:e + 1]
+            weight[s:e + 1] = 1.0
+            runs.append((s, e))
+        zero = np.zeros(3)
+        gaps = list(zip([None] + [e for _, e in runs], [s for s, _ in runs] + [None])) if runs else []
+        for a, b in gaps:  # from the end of a contact (frame a) to the start of the next (b)
+            leave = (shift[a], -vel[a]) if a is not None else None
+            land = (shift[b], -vel[b]) if b is not None else None
+            a = b - fade if a is None else a
+            b = a + fade if b is None else b
+            pieces = [(a, b, leave or (zero, zero), land or (zero, zero))]
+            if leave and land and b - a > 2 * fade:
+                pieces = [(a, a + fade, leave, (zero, zero)), (b - fade, b, (zero, zero), land)]
+            for lo, hi, (p0, m0), (p1, m1) in pieces:
+                frames = np.arange(lo + 1, hi)
+                keep = (frames >= 0) & (frames < T)
+                shift[frames[keep]] = _hermite(p0, m0, p1, m1, hi - lo)[keep]
+                weight[frames[keep]] = 1.0
+        if release is not None:
+            shift *= 1.0 - release[:, f, None]
+        out.append((ankle + shift, weight))
     return out, count
 
 
-def lock_feet(q: np.ndarray, root: np.ndarray, fps: float, height: float, P=None, feet=None):
+def lock_feet(q: np.ndarray, root: np.ndarray, fps: float, height: float, P=None, feet=None,
+              release=None):
     """Foot locking by IK. ``P``: positions of (q, root). ``feet``: (T, 2) left/right
     contact flags to pin every run of (at least two frames); by default the
     validator's floor contacts that slide past its warning distance are pinned.
+    ``release``: see _lock_targets.
     Returns (new q, new root, number of contacts locked, positions of the result)."""
     if P is None:
         P = V.forward_kinematics(q, root, False)[0]
@@ -200,7 +231,7 @@ def lock_feet(q: np.ndarray, root: np.ndarray, fps: float, height: float, P=None
     else:
         intervals = [[(s, e, np.inf) for s, e in V.runs(np.asarray(feet)[:, f]) if e > s] for f in range(2)]
         min_slide = 0.0
-    locks, count = _lock_targets(P, fps, intervals, contacts, min_slide)
+    locks, count = _lock_targets(P, fps, intervals, contacts, min_slide, release)
     if count == 0:
         return q, root, 0, P
     # root correction where a pinned leg cannot reach its target
@@ -217,12 +248,13 @@ def lock_feet(q: np.ndarray, root: np.ndarray, fps: float, height: float, P=None
         bigger = np.linalg.norm(need, axis=-1) > np.linalg.norm(shift, axis=-1)
         shift[bigger] = need[bigger]
     if np.abs(shift).max() > 1e-6:
-        sigma = max(0.5, 0.05 * fps)
-        smooth = gaussian_filter1d(shift, sigma, axis=0, mode="nearest")
-        # never less than needed where it is needed
-        mag = np.linalg.norm(shift, axis=-1)
-        smag = np.linalg.norm(smooth, axis=-1)
-        smooth = np.where((smag < mag)[:, None], shift, smooth)
+        # a smooth envelope of the shortfall (never less than needed), in its smoothed direction
+        fade = max(2, int(round(FADE_S * fps)))
+        need = np.linalg.norm(shift, axis=-1)
+        envelope = gaussian_filter1d(maximum_filter1d(need, 2 * fade + 1, mode="nearest"), fade / 2.0)
+        way = gaussian_filter1d(shift, fade / 2.0, axis=0)
+        way /= np.maximum(np.linalg.norm(way, axis=-1, keepdims=True), 1e-9)
+        smooth = way * np.maximum(envelope, need)[:, None]
         root = root + smooth
         P = P + smooth[:, None, :]  # a root translation moves every joint alike
     active = np.zeros(len(q), dtype=bool)

@@ -695,14 +695,15 @@ def _check_mismatch(ctx: _Ctx, stored: np.ndarray):
                 f"stored {SMPL_NAMES[j]} position is {peak * 100:.1f} cm from forward kinematics")
 
 
-def _check_self_penetration(ctx: _Ctx):
+def capsule_ratios(P: np.ndarray, scale: float, pairs=CAPSULE_PAIRS) -> np.ndarray:
+    """(T, len(pairs)) axis distance of each capsule pair as a fraction of their summed
+    radii (1 = touching; inf where the bounding spheres are clear of the warning)."""
     names = list(CAPSULES)
     a_idx = np.array([JOINT[CAPSULES[n][0]] for n in names])
     b_idx = np.array([JOINT[CAPSULES[n][1]] for n in names])
-    radius = np.array([CAPSULES[n][2] for n in names]) * ctx.scale
-    i1 = np.array([names.index(p) for p, _ in CAPSULE_PAIRS])
-    i2 = np.array([names.index(q) for _, q in CAPSULE_PAIRS])
-    P = ctx.P
+    radius = np.array([CAPSULES[n][2] for n in names]) * scale
+    i1 = np.array([names.index(p) for p, _ in pairs])
+    i2 = np.array([names.index(q) for _, q in pairs])
     A, B = P[:, a_idx], P[:, b_idx]  # (T, capsules, 3)
     mid, half = 0.5 * (A + B), 0.5 * norm3(B - A)
     reach = radius[i1] + radius[i2]
@@ -713,7 +714,12 @@ def _check_self_penetration(ctx: _Ctx):
     if len(t_idx):
         dist = _segment_distance(A[t_idx, i1[k_idx]], B[t_idx, i1[k_idx]],
                                  A[t_idx, i2[k_idx]], B[t_idx, i2[k_idx]])
-        ratio[t_idx, k_idx] = dist / reach[k_idx]  # 1 = touching
+        ratio[t_idx, k_idx] = dist / reach[k_idx]
+    return ratio
+
+
+def _check_self_penetration(ctx: _Ctx):
+    ratio = capsule_ratios(ctx.P, ctx.scale)
     bad = ratio < PENETRATION_WARN
     for k in np.flatnonzero(bad.any(0)):
         n1, n2 = CAPSULE_PAIRS[k]
@@ -721,7 +727,7 @@ def _check_self_penetration(ctx: _Ctx):
         for s, e in runs(bad[:, k], gap=2):
             low = float(ratio[s:e + 1, k].min())
             sev = "error" if low < PENETRATION_ERROR and (n1, n2) not in PENETRATION_WARN_ONLY else "warning"
-            depth = (1 - low) * (radius[i1[k]] + radius[i2[k]])
+            depth = (1 - low) * (CAPSULES[n1][2] + CAPSULES[n2][2]) * ctx.scale
             ctx.add("self_penetration", sev, joint, s, e, low,
                     PENETRATION_ERROR if sev == "error" else PENETRATION_WARN,
                     f"{n1} sinks {depth * 100:.0f} cm into {n2} (axes {low * 100:.0f}% of the radii apart)")

@@ -7,11 +7,13 @@ import pytest
 
 from engine import metrics as M
 from engine.checkpoint import DEFAULT_MODEL, load_model
-from engine.footwork import anchor_root, feet_on_floor, foot_flags, plant_feet, support_foot
+from engine.footwork import LEG_CLEAR, anchor_root, feet_on_floor, foot_flags, leg_clearance, plant_feet, support_foot
 from engine.generate import generate_from_conditioning
 from engine.motion import Motion, load_motion
 from engine.normalize import resample
+from engine.repair import _hermite
 from engine.rhythm import conditioning, motion_rhythm
+from engine.validate import validate
 
 SALSA = "mocap/cmu_salsa/60_01_scaled.bvh.gz"
 
@@ -77,6 +79,39 @@ def test_plant_feet_pins_contacts_of_a_gliding_take(salsa):
     assert np.array_equal(out.contacts, np.repeat(pinned, 2, axis=1))
     assert (pinned | ~feet).all()  # every given contact is pinned (and feet resting on the floor)
     assert _slide_in_contact(out, pinned) < 0.1 * before
+
+
+def test_hermite_meets_both_ends_with_their_slopes():
+    p0, m0, p1, m1 = np.array([0.0, 0, 0]), np.array([0.01, 0, 0]), np.array([0.3, 0.1, 0]), np.zeros(3)
+    n = 12
+    path = np.vstack([p0, _hermite(p0, m0, p1, m1, n), p1])
+    assert path.shape == (n + 1, 3)
+    step = np.diff(path, axis=0)
+    assert np.allclose(step[0], m0, atol=0.01) and np.allclose(step[-1], m1, atol=0.01)
+    assert np.abs(np.diff(step, axis=0)).max() < 0.01  # no jump anywhere on the way
+
+
+@pytest.mark.parametrize("take", [SALSA, "mocap/cmu_salsa/61_01_scaled.bvh.gz"])
+def test_planting_a_real_take_adds_no_acceleration_spikes(shared_data, take):
+    """Feet on the floor and the supporting foot are pinned; moving between pins and
+    the root's catch-up where a leg cannot reach must stay as smooth as dancing."""
+    motion = resample(load_motion(shared_data / take), 30.0).slice(0, 600)
+    spikes = lambda m: [v for v in validate(m).errors if v.kind in ("acceleration", "jerk")]  # noqa: E731
+    assert not spikes(motion)
+    out = plant_feet(motion)
+    assert out.contacts.any()
+    assert not spikes(out), [v.message for v in spikes(out)][:3]
+
+
+def test_a_pin_never_drives_one_leg_through_the_other(salsa):
+    """A left foot flagged for the whole take would be pinned while the dancer steps
+    around it, through the right leg; the pins are let go there instead."""
+    contacts = np.zeros((salsa.frames, 4), dtype=bool)
+    contacts[:, :2] = True
+    assert leg_clearance(salsa.positions).min() > 0.5  # the real legs never touch
+    out = plant_feet(salsa, contacts)
+    assert leg_clearance(out.positions).min() >= LEG_CLEAR
+    assert 0.5 < out.contacts[:, 0].mean() < 1.0  # pinned, except around the crossing
 
 
 def test_feet_resting_on_the_floor(salsa):

@@ -193,6 +193,8 @@ def test_foot_skate_ratio_counts_feet_separately():
     motion = still(30)
     motion[:, [7, 10], 0] += 0.02 * np.arange(30)[:, None]  # left foot slides, right planted
     assert M.foot_skate_ratio(motion, 30) == pytest.approx(0.5)
+    assert M.foot_skate_steps(motion, 30) == (29, 58)  # pooled over sets: skating, contact steps
+    assert M.foot_skate_steps(sliding_feet(30, 0.02, lift=0.5), 30) == (0, 0)
 
 
 def test_foot_skate_threshold_is_per_30fps_frame():
