@@ -21,12 +21,12 @@ Two steps after decoding (engine.generate):
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import binary_closing, binary_opening, gaussian_filter1d, maximum_filter1d
+from scipy.ndimage import binary_closing, binary_opening, gaussian_filter1d
 
 from engine import metrics as M
 from engine import validate as V
 from engine.motion import Motion
-from engine.repair import FADE_S, lock_feet
+from engine.repair import fade_frames, lock_feet, smooth_envelope
 from engine.skeleton import REST_HEIGHT
 
 DRIFT_SECONDS = 2.0  # sigma of the low-pass whose path is removed
@@ -105,9 +105,8 @@ def leg_clearance(P: np.ndarray) -> np.ndarray:
 
 def _ease_around(mask: np.ndarray, fps: float) -> np.ndarray:
     """(T,) 1 on ``mask`` and easing to 0 over FADE_S either side of it."""
-    fade = max(2, int(round(FADE_S * fps)))
-    wide = maximum_filter1d(mask.astype(float), 2 * fade + 1, mode="constant")
-    return np.maximum(mask, gaussian_filter1d(wide, fade / 2.0, mode="constant"))
+    fade = fade_frames(fps)
+    return smooth_envelope(mask.astype(float), 2 * fade + 1, fade / 2.0, mode="constant")
 
 
 def _widen_gaps(feet: np.ndarray, frames: int) -> np.ndarray:

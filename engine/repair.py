@@ -136,6 +136,18 @@ def fix_pops(q: np.ndarray, root: np.ndarray, fps: float, height: float, mask=No
     return int(replaced.sum()), P
 
 
+def fade_frames(fps: float) -> int:
+    """FADE_S in frames (at least 2)."""
+    return max(2, int(round(FADE_S * fps)))
+
+
+def smooth_envelope(need: np.ndarray, window: int, sigma: float, mode: str = "nearest") -> np.ndarray:
+    """(T,) a smooth curve over ``need`` that is never below it: a maximum filter of
+    ``window`` frames, then a Gaussian of ``sigma`` frames (both padded by ``mode``)."""
+    wide = maximum_filter1d(need, window, mode=mode)
+    return np.maximum(gaussian_filter1d(wide, sigma, mode=mode), need)
+
+
 def lift_ground(P: np.ndarray, root: np.ndarray, fps: float, height: float) -> int:
     """Raise the root where a joint is in the floor past the warning depth (root and
     the positions ``P`` of the same motion, in place). Returns the frames raised."""
@@ -145,10 +157,7 @@ def lift_ground(P: np.ndarray, root: np.ndarray, fps: float, height: float) -> i
     need = np.where(worst > V.GROUND_WARN * scale, worst, 0.0)
     if not need.any():
         return 0
-    win = max(1, int(round(LIFT_WINDOW_S * fps)))
-    lift = gaussian_filter1d(maximum_filter1d(need, win, mode="nearest"),
-                             max(0.5, LIFT_SIGMA_S * fps), mode="nearest")
-    lift = np.maximum(lift, need)
+    lift = smooth_envelope(need, max(1, int(round(LIFT_WINDOW_S * fps))), max(0.5, LIFT_SIGMA_S * fps))
     root[:, 2] += lift
     P[:, :, 2] += lift[:, None]
     return int((lift > 1e-6).sum())
@@ -175,7 +184,7 @@ def _lock_targets(P, fps, intervals, contacts, min_slide: float, release=None):
     continuous velocity (no snap). Gaps longer than two FADE_S windows return to the
     original path in between."""
     T = len(P)
-    fade = max(2, int(round(FADE_S * fps)))
+    fade = fade_frames(fps)
     out = []
     count = 0
     for f, foot in enumerate(intervals):
@@ -249,12 +258,11 @@ def lock_feet(q: np.ndarray, root: np.ndarray, fps: float, height: float, P=None
         shift[bigger] = need[bigger]
     if np.abs(shift).max() > 1e-6:
         # a smooth envelope of the shortfall (never less than needed), in its smoothed direction
-        fade = max(2, int(round(FADE_S * fps)))
-        need = np.linalg.norm(shift, axis=-1)
-        envelope = gaussian_filter1d(maximum_filter1d(need, 2 * fade + 1, mode="nearest"), fade / 2.0)
+        fade = fade_frames(fps)
+        envelope = smooth_envelope(np.linalg.norm(shift, axis=-1), 2 * fade + 1, fade / 2.0, mode="reflect")
         way = gaussian_filter1d(shift, fade / 2.0, axis=0)
         way /= np.maximum(np.linalg.norm(way, axis=-1, keepdims=True), 1e-9)
-        smooth = way * np.maximum(envelope, need)[:, None]
+        smooth = way * envelope[:, None]
         root = root + smooth
         P = P + smooth[:, None, :]  # a root translation moves every joint alike
     active = np.zeros(len(q), dtype=bool)
