@@ -1,6 +1,6 @@
 """Generation-time footwork: keep the dancer on its mark and its planted feet still.
 
-Two steps after decoding (engine.generate):
+Three steps after decoding (engine.generate):
 
 1. ``anchor_root``: the generator integrates a predicted root velocity, and a small
    bias in it adds up to metres of drift over a song (a straight glide across the
@@ -16,6 +16,10 @@ Two steps after decoding (engine.generate):
    each pin with continuous velocity (a displacement map, engine.repair), a move
    between two pins takes at least MIN_STEP_S, and a pin that would drive one leg
    through the other is let go around that moment.
+3. ``rest_on_floor``: the floor goes under the feet' resting level
+   (engine.normalize.floor_offset), and the root is lifted smoothly wherever a
+   joint would still sink into it past the validator's warning depth
+   (engine.repair.lift_ground).
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from scipy.ndimage import binary_closing, binary_opening, gaussian_filter1d
 from engine import metrics as M
 from engine import validate as V
 from engine.motion import Motion
-from engine.repair import fade_frames, lock_feet, smooth_envelope
+from engine.normalize import floor_offset
+from engine.repair import fade_frames, lift_ground, lock_feet, smooth_envelope
 from engine.skeleton import REST_HEIGHT
 
 DRIFT_SECONDS = 2.0  # sigma of the low-pass whose path is removed
@@ -155,3 +160,13 @@ def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
     feet &= release < 0.5
     planted = np.repeat(feet, 2, axis=1)  # ankle and toe of each foot
     return Motion(q, root, motion.fps, planted, motion.name)
+
+
+def rest_on_floor(motion: Motion) -> Motion:
+    """The motion (in place) with the floor at z = 0 under its feet and no joint in it."""
+    motion.root_translation[:, 2] -= floor_offset(motion.positions)
+    motion._positions = None
+    positions = motion.positions.copy()
+    lift_ground(positions, motion.root_translation, motion.fps, REST_HEIGHT)
+    motion._positions = positions
+    return motion

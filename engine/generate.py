@@ -20,9 +20,8 @@ from engine.audio import beat_phase_curve, onehot
 from engine.checkpoint import load_model
 from engine.errors import ChoreoError
 from engine.features import features_to_motion
-from engine.footwork import anchor_root, plant_feet
+from engine.footwork import anchor_root, plant_feet, rest_on_floor
 from engine.motion import Motion
-from engine.normalize import floor_offset
 from engine.rhythm import conditioning
 
 FPS = 30.0
@@ -106,10 +105,7 @@ def generate_from_conditioning(cond: np.ndarray, style: str, seed: int, model, a
         ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, ease))
         weight[:ease] *= ramp
         weight[-ease:] *= ramp[::-1]
-    motion = plant_feet(anchor_root(_blend_towards(motion, composed, weight)))
-    motion.root_translation[:, 2] -= floor_offset(motion.positions)
-    motion._positions = None
-    return motion
+    return rest_on_floor(plant_feet(anchor_root(_blend_towards(motion, composed, weight))))
 
 
 def generate_dance(audio_path, style: str = "salsa_lead", seed: int = 0, start=None, end=None,

@@ -5,7 +5,11 @@ end ``c`` of a chain and a target for ``c``, it returns the new middle and end
 positions. The bone lengths are kept, the end lands on the target when it is within
 reach (otherwise as close as the straightened chain gets, along the same line), and
 the chain bends in the plane it bent in before: the plane through ``a`` that contains
-the old bend direction, turned minimally towards the new target.
+the old bend direction, turned minimally towards the new target. A hinge only bends
+one way: given its front (``pole``), a bend that pointed behind it (a hyperextended
+knee) is turned to the front as the leg is shortened (``solve_limb``: fully at
+TURN_SHORTENING), so a stretched leg never folds backwards and a leg the IK hardly
+moves stays as it was.
 
 ``solve_limb`` turns that into local rotations of the canonical SMPL-24 skeleton:
 the root joint and the middle joint are each turned by the smallest rotation that
@@ -26,6 +30,9 @@ LIMBS = {
     "L_arm": ("L_shoulder", "L_elbow", "L_wrist"),
     "R_arm": ("R_shoulder", "R_elbow", "R_wrist"),
 }
+KNEE_FRONT = np.array([0.0, -1.0, 0.0])  # in the thigh's frame: the way a flexing knee moves
+POLE_LEAN = 0.05  # pole weight, per unit of upper-bone length, added to the old bend
+TURN_SHORTENING = 0.01  # a backward knee is fully turned forwards once the leg is this much shorter
 EPS = 1e-9
 
 
@@ -38,8 +45,11 @@ def two_bone_ik(a, b, c, target, pole=None, reach: float = 0.999):
     """New (b, c) positions, (..., 3) each, putting ``c`` on ``target``.
 
     ``a``, ``b``, ``c``, ``target``: (..., 3) world positions. ``pole``: optional
-    (..., 3) bend direction used where the chain is straight (no bend plane); it
-    defaults to the current bend, or -Y (forward) when there is none. ``reach``: the
+    (..., 3) side the middle joint bends to (a knee's front), its length (up to 1)
+    how firmly: a bend pointing away from it is mirrored onto its side (at length 1;
+    half-way, sideways, at 0.5), and the bend leans on it by POLE_LEAN (so a
+    straight chain bends towards it). Without one the current bend is kept, or -Y (forward) is used
+    where there is none. ``reach``: the
     largest fraction of the full chain length used (a fully straight chain has no
     defined bend and pops; 0.999 keeps a sliver of bend).
     Returns (b_new, c_new, reached) where ``reached`` is bool (...,).
@@ -53,7 +63,11 @@ def two_bone_ik(a, b, c, target, pole=None, reach: float = 0.999):
     k_unit, k_len = _unit(k)
     if pole is None:
         pole = np.broadcast_to(np.array([0.0, -1.0, 0.0]), k.shape)
-    pole = np.asarray(pole, dtype=np.float64)
+    else:  # turn a backward bend to the front; a nearly straight one leans on the pole
+        pole, firm = _unit(np.asarray(pole, dtype=np.float64))
+        firm = np.minimum(firm, 1.0)[..., None]
+        k = k - 2.0 * firm * np.minimum(np.sum(k * pole, -1, keepdims=True), 0.0) * pole
+        k_unit, k_len = _unit(k + POLE_LEAN * firm * l1[..., None] * pole)
     straight = (k_len < 1e-4 * np.maximum(l1, EPS))[..., None]
     bend = np.where(straight, pole, k_unit)
     # new direction and distance
@@ -153,9 +167,14 @@ def solve_limb(local_q: np.ndarray, root: np.ndarray, limb: str, targets: np.nda
     idx = np.flatnonzero(active)
     a, b, c = positions[idx, ja], positions[idx, jb], positions[idx, jc]
     tgt = c + w[idx, None] * (np.asarray(targets, dtype=np.float64)[idx] - c)
-    b_new, c_new, ok = two_bone_ik(a, b, c, tgt)
-    reached[idx] = ok
     ga, gb, gc = global_rot[idx, ja], global_rot[idx, jb], global_rot[idx, jc]
+    pole = None
+    if limb.endswith("_leg"):  # a knee bends forwards, turned there as the leg is shortened
+        full = np.linalg.norm(b - a, axis=-1) + np.linalg.norm(c - b, axis=-1)
+        shorter = np.linalg.norm(c - a, axis=-1) - np.linalg.norm(tgt - a, axis=-1)
+        pole = (ga @ KNEE_FRONT) * np.clip(shorter / (TURN_SHORTENING * full), 0.0, 1.0)[:, None]
+    b_new, c_new, ok = two_bone_ik(a, b, c, tgt, pole)
+    reached[idx] = ok
     gp = global_rot[idx, SMPL_PARENTS[ja]]
     # root joint: turn its bone minimally onto the new direction
     turn_a = rotation_between(b - a, b_new - a)

@@ -7,7 +7,8 @@ import pytest
 
 from engine import metrics as M
 from engine.checkpoint import DEFAULT_MODEL, load_model
-from engine.footwork import LEG_CLEAR, anchor_root, feet_on_floor, foot_flags, leg_clearance, plant_feet, support_foot
+from engine.footwork import (LEG_CLEAR, anchor_root, feet_on_floor, foot_flags, leg_clearance, plant_feet,
+                             rest_on_floor, support_foot)
 from engine.generate import generate_from_conditioning
 from engine.motion import Motion, load_motion
 from engine.normalize import resample
@@ -123,6 +124,23 @@ def test_feet_resting_on_the_floor(salsa):
     assert not feet_on_floor(lifted).any() or feet_on_floor(lifted).mean() < 0.05
 
 
+def test_rest_on_floor_puts_the_floor_under_the_feet_and_nothing_in_it(salsa):
+    """The take raised 30 cm, its root sinking 12 cm for a third of a second mid-way
+    (fewer frames than the 5% the floor level ignores)."""
+    root = salsa.root_translation + [0, 0, 0.3]
+    dip = np.zeros(salsa.frames)
+    dip[290:298] = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, 8))
+    dip[298:308], dip[308:316] = 1.0, dip[290:298][::-1]
+    root[:, 2] -= 0.12 * dip
+    assert validate(Motion(salsa.rotations, root - [0, 0, 0.3], 30.0)).find("ground", "error")
+    grounded = rest_on_floor(Motion(salsa.rotations, root, 30.0))
+    assert not [v for v in validate(grounded).find("ground") if v.severity != "info"]
+    assert np.allclose(grounded.positions, Motion(grounded.rotations, grounded.root_translation, 30.0).positions)
+    level = rest_on_floor(Motion(salsa.rotations, salsa.root_translation.copy(), 30.0))
+    outside = np.r_[0:260, 346:salsa.frames]  # away from the dip it rests as the take does
+    assert np.abs(grounded.root_translation[outside] - level.root_translation[outside]).max() < 0.01
+
+
 def test_support_foot_is_the_lower_one_between_steps(salsa):
     P = salsa.positions
     none = np.zeros((salsa.frames, 2), dtype=bool)
@@ -150,3 +168,4 @@ def test_shipped_model_stays_on_its_mark_and_does_not_skate(salsa):
         assert _slide_in_contact(m, feet) < 0.002, style  # 2 mm per frame
         travel = np.linalg.norm(m.root_translation[:, :2] - m.root_translation[:1, :2], axis=-1)
         assert travel.max() < 2.0, style  # 20 s of dance within a couple of metres
+        assert not [v for v in validate(m).find("ground") if v.severity != "info"], style

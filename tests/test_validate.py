@@ -189,6 +189,30 @@ def test_injected_foot_slide_is_found_and_locked(modern):
     assert np.linalg.norm(ankle - ankle.mean(0), axis=-1).max() < 0.03  # pinned
 
 
+def test_ik_bends_a_knee_forward_even_from_hyperextension(shared_data):
+    """A leg bent backwards (5 cm behind the hip-ankle line) and pulled shorter bends
+    to the front its pole gives; without a pole the old bend is kept."""
+    a, b, c = np.array([0, 0, 1.0]), np.array([0, 0.05, 0.55]), np.array([0, 0, 0.1])
+    target = np.array([0, 0, 0.4])
+    assert ik.two_bone_ik(a, b, c, target)[0][1] > 0.1  # old side: behind
+    b_new, c_new, reached = ik.two_bone_ik(a, b, c, target, pole=np.array([0, -1.0, 0]))
+    assert reached and b_new[1] < -0.1 and np.allclose(c_new, target)
+    assert np.isclose(np.linalg.norm(b_new - a), np.linalg.norm(b - a))
+    # CMU 005_13 hyperextends its right knee (-19 deg): pull the ankle 4% towards the hip there
+    modern = _take(shared_data, "cmu_modern_05/005_13.bvh.gz")
+    flexion = JL.measure(modern.rotations)["R_knee.flexion"]
+    f = int(np.argmin(flexion[20:-20])) + 20
+    P = modern.positions
+    pull = np.zeros(modern.frames)
+    pull[f - 20:f + 21] = np.hanning(41)
+    target = P[:, JOINT["R_ankle"]] + 0.04 * pull[:, None] * (P[:, JOINT["R_hip"]] - P[:, JOINT["R_ankle"]])
+    q, _ = ik.solve_limb(modern.rotations, modern.root_translation, "R_leg", target, (pull > 0).astype(float))
+    after = JL.measure(q)["R_knee.flexion"][f - 22:f + 23]
+    assert flexion[f] < -15 and after[22] > 20  # was pushed to -40 when the old bend was kept
+    assert (after > np.minimum(flexion[f - 22:f + 23], 0) - 1).all()
+    assert np.abs(np.diff(after)).max() < 5  # degrees per frame at 60 fps: no snap
+
+
 def test_injected_floor_penetration_is_lifted(modern):
     """The root sinks 10 cm over frames 350-420 (with smooth 0.15 s ramps)."""
     root = modern.root_translation.copy()
