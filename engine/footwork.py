@@ -1,6 +1,6 @@
 """Generation-time footwork: keep the dancer on its mark and its planted feet still.
 
-Three steps after decoding (engine.generate):
+Four steps after decoding (engine.generate):
 
 1. ``anchor_root``: the generator integrates a predicted root velocity, and a small
    bias in it adds up to metres of drift over a song (a straight glide across the
@@ -16,7 +16,9 @@ Three steps after decoding (engine.generate):
    each pin with continuous velocity (a displacement map, engine.repair), a move
    between two pins takes at least MIN_STEP_S, and a pin that would drive one leg
    through the other is let go around that moment.
-3. ``rest_on_floor``: the floor goes under the feet' resting level
+3. ``separate_shins``: where the shins would pass through each other, the legs are
+   moved apart sideways by two-bone IK, so a leg steps past the other.
+4. ``rest_on_floor``: the floor goes under the feet's resting level
    (engine.normalize.floor_offset), and the root is lifted smoothly wherever a
    joint would still sink into it past the validator's warning depth
    (engine.repair.lift_ground).
@@ -27,12 +29,13 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import binary_closing, binary_opening, gaussian_filter1d
 
+from engine import ik
 from engine import metrics as M
 from engine import validate as V
 from engine.motion import Motion
 from engine.normalize import floor_offset
 from engine.repair import fade_frames, lift_ground, lock_feet, smooth_envelope
-from engine.skeleton import REST_HEIGHT
+from engine.skeleton import JOINT, REST_HEIGHT
 
 DRIFT_SECONDS = 2.0  # sigma of the low-pass whose path is removed
 FLICKER_FRAMES = 2  # contact gaps and blips this short are cleaned
@@ -160,6 +163,50 @@ def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
     feet &= release < 0.5
     planted = np.repeat(feet, 2, axis=1)  # ankle and toe of each foot
     return Motion(q, root, motion.fps, planted, motion.name)
+
+
+SHIN_CLEAR = 0.35  # shin axes kept this fraction of their radii apart (the validator warns below 0.3)
+SHIN_MOVE_MAX = 0.08  # metres an ankle is moved aside at most
+SHIN_PASSES = 3
+
+
+def separate_shins(motion: Motion) -> Motion:
+    """Where the shins would pass through each other, move them apart sideways (the
+    left leg to the pelvis' left, the right to its right) until their axes are
+    SHIN_CLEAR apart: a leg steps past the other instead of through it. The ankles
+    move by two-bone IK, eased in and out (a smooth envelope); a planted foot stays
+    where it is while the other is free to move."""
+    if motion.frames < 3:
+        return motion
+    shins = (("L_shin", "R_shin"),)
+    reach = V.CAPSULES["L_shin"][2] + V.CAPSULES["R_shin"][2]
+    feet = foot_flags(motion.contacts) if motion.contacts is not None else np.zeros((motion.frames, 2), bool)
+    share = np.where(feet[:, :1] == feet[:, 1:], 0.5, np.where(feet, 0.0, 1.0))  # (T, 2)
+    fade = fade_frames(motion.fps)
+    q, root, P = motion.rotations, motion.root_translation, motion.positions
+    for _ in range(SHIN_PASSES):
+        close = V.capsule_ratios(P, 1.0, shins)[:, 0] < SHIN_CLEAR
+        if not close.any():
+            break
+        knees, ankles = P[:, [JOINT["L_knee"], JOINT["R_knee"]]], P[:, [JOINT["L_ankle"], JOINT["R_ankle"]]]
+        s, t = V.segment_closest(knees[:, 0], ankles[:, 0], knees[:, 1], ankles[:, 1])
+        gap = (knees[:, 0] - knees[:, 1] + (ankles[:, 0] - knees[:, 0]) * s[:, None]
+               - (ankles[:, 1] - knees[:, 1]) * t[:, None])
+        left = P[:, JOINT["L_hip"]] - P[:, JOINT["R_hip"]]
+        left[:, 2] = 0.0
+        left /= np.maximum(np.linalg.norm(left, axis=1, keepdims=True), 1e-9)
+        need = np.where(close, np.maximum(SHIN_CLEAR * reach - np.einsum("ti,ti->t", gap, left), 0.0), 0.0)
+        targets = ankles.copy()
+        for f, (sign, lean) in enumerate(((1.0, s), (-1.0, t))):
+            move = np.minimum(need * share[:, f] / np.maximum(lean, 0.5), SHIN_MOVE_MAX)
+            move = smooth_envelope(move, 2 * fade + 1, fade / 2.0, mode="constant")
+            targets[:, f] += (sign * move)[:, None] * left
+        for f, limb in enumerate(("L_leg", "R_leg")):
+            q, _ = ik.solve_limb(q, root, limb, targets[:, f], (np.abs(targets[:, f] - ankles[:, f]).sum(1) > 0))
+        P = Motion(q, root, motion.fps).positions
+    out = Motion(q, root, motion.fps, motion.contacts, motion.name)
+    out._positions = P
+    return out
 
 
 def rest_on_floor(motion: Motion) -> Motion:

@@ -411,7 +411,14 @@ def dot3(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _segment_distance(p1, q1, p2, q2):
-    """Closest distance between segments p1-q1 and p2-q2, all (..., 3) (Ericson 5.1.9)."""
+    """Closest distance between segments p1-q1 and p2-q2, all (..., 3)."""
+    s, t = segment_closest(p1, q1, p2, q2)
+    return norm3(p1 + (q1 - p1) * s[..., None] - p2 - (q2 - p2) * t[..., None])
+
+
+def segment_closest(p1, q1, p2, q2):
+    """(s, t) in [0, 1]: where segments p1-q1 and p2-q2 (all (..., 3)) come closest,
+    as fractions along each (Ericson 5.1.9)."""
     d1, d2, r = q1 - p1, q2 - p2, p1 - p2
     a, e, f, c, b = dot3(d1, d1), dot3(d2, d2), dot3(d2, r), dot3(d1, r), dot3(d1, d2)
     a_safe, e_safe = np.maximum(a, 1e-12), np.maximum(e, 1e-12)
@@ -420,8 +427,7 @@ def _segment_distance(p1, q1, p2, q2):
     s = np.where(ok, np.clip((b * f - c * e) / np.where(ok, denom, 1.0), 0, 1), 0.0)
     t = (b * s + f) / e_safe
     s = np.where(t < 0, np.clip(-c / a_safe, 0, 1), np.where(t > 1, np.clip((b - c) / a_safe, 0, 1), s))
-    t = np.clip(t, 0, 1)
-    return norm3(p1 + d1 * s[..., None] - p2 - d2 * t[..., None])
+    return s, np.clip(t, 0, 1)
 
 
 def center_of_mass(positions: np.ndarray) -> np.ndarray:

@@ -7,8 +7,10 @@ import pytest
 
 from engine import metrics as M
 from engine.checkpoint import DEFAULT_MODEL, load_model
+from engine import ik
+from engine import validate as V
 from engine.footwork import (LEG_CLEAR, anchor_root, feet_on_floor, foot_flags, leg_clearance, plant_feet,
-                             rest_on_floor, support_foot)
+                             rest_on_floor, separate_shins, support_foot)
 from engine.generate import generate_from_conditioning
 from engine.motion import Motion, load_motion
 from engine.normalize import resample
@@ -139,6 +141,29 @@ def test_rest_on_floor_puts_the_floor_under_the_feet_and_nothing_in_it(salsa):
     level = rest_on_floor(Motion(salsa.rotations, salsa.root_translation.copy(), 30.0))
     outside = np.r_[0:260, 346:salsa.frames]  # away from the dip it rests as the take does
     assert np.abs(grounded.root_translation[outside] - level.root_translation[outside]).max() < 0.01
+
+
+def test_a_leg_passes_beside_the_other_not_through_it(salsa):
+    """The left ankle is swept onto the right one for a second (two-bone IK): the
+    shins go through each other, until separate_shins moves them apart sideways."""
+    P = salsa.positions
+    sweep = np.zeros(salsa.frames)
+    sweep[280:340] = np.hanning(60)
+    target = P[:, M.L_ANKLE] + sweep[:, None] * (P[:, M.R_ANKLE] - P[:, M.L_ANKLE])
+    q, _ = ik.solve_limb(salsa.rotations, salsa.root_translation, "L_leg", target, (sweep > 0).astype(float))
+    crossed = Motion(q, salsa.root_translation, 30.0)
+    shins = (("L_shin", "R_shin"),)
+    assert V.capsule_ratios(crossed.positions, 1.0, shins).min() < 0.03
+    assert validate(crossed).find("self_penetration", "error")
+    apart = separate_shins(crossed)
+    assert V.capsule_ratios(apart.positions, 1.0, shins).min() > 0.3
+    report = validate(apart)
+    assert not report.find("self_penetration", "error")
+    assert len(report.find("acceleration")) <= len(validate(crossed).find("acceleration"))
+    assert np.allclose(apart.positions, Motion(apart.rotations, apart.root_translation, 30.0).positions)
+    assert np.abs(apart.positions - crossed.positions).max() < 0.1  # a nudge aside
+    still = np.r_[0:250, 370:salsa.frames]
+    assert np.allclose(apart.positions[still], crossed.positions[still], atol=1e-3)  # elsewhere untouched
 
 
 def test_support_foot_is_the_lower_one_between_steps(salsa):
