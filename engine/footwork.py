@@ -29,12 +29,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import binary_closing, binary_opening, gaussian_filter1d
 
-from engine import ik
 from engine import metrics as M
 from engine import validate as V
 from engine.motion import Motion
 from engine.normalize import floor_offset
-from engine.repair import fade_frames, lift_ground, lock_feet, smooth_envelope
+from engine.repair import fade_frames, lift_ground, lock_feet, smooth_envelope, solve_legs
 from engine.skeleton import JOINT, REST_HEIGHT
 
 DRIFT_SECONDS = 2.0  # sigma of the low-pass whose path is removed
@@ -196,14 +195,13 @@ def separate_shins(motion: Motion) -> Motion:
         left[:, 2] = 0.0
         left /= np.maximum(np.linalg.norm(left, axis=1, keepdims=True), 1e-9)
         need = np.where(close, np.maximum(SHIN_CLEAR * reach - np.einsum("ti,ti->t", gap, left), 0.0), 0.0)
-        targets = ankles.copy()
+        targets, weights = [], []
         for f, (sign, lean) in enumerate(((1.0, s), (-1.0, t))):
             move = np.minimum(need * share[:, f] / np.maximum(lean, 0.5), SHIN_MOVE_MAX)
             move = smooth_envelope(move, 2 * fade + 1, fade / 2.0, mode="constant")
-            targets[:, f] += (sign * move)[:, None] * left
-        for f, limb in enumerate(("L_leg", "R_leg")):
-            q, _ = ik.solve_limb(q, root, limb, targets[:, f], (np.abs(targets[:, f] - ankles[:, f]).sum(1) > 0))
-        P = Motion(q, root, motion.fps).positions
+            targets.append(ankles[:, f] + (sign * move)[:, None] * left)
+            weights.append((move > 0).astype(float))
+        q, P = solve_legs(q, root, P, targets, weights)
     out = Motion(q, root, motion.fps, motion.contacts, motion.name)
     out._positions = P
     return out

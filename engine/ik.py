@@ -48,10 +48,10 @@ def two_bone_ik(a, b, c, target, pole=None, reach: float = 0.999):
     (..., 3) side the middle joint bends to (a knee's front), its length (up to 1)
     how firmly: a bend pointing away from it is mirrored onto its side (at length 1;
     half-way, sideways, at 0.5), and the bend leans on it by POLE_LEAN (so a
-    straight chain bends towards it). Without one the current bend is kept, or -Y (forward) is used
-    where there is none. ``reach``: the
-    largest fraction of the full chain length used (a fully straight chain has no
-    defined bend and pops; 0.999 keeps a sliver of bend).
+    straight chain bends towards it). Without one the current bend is kept, or -Y
+    (forward) is used where there is none. ``reach``: the largest fraction of the
+    full chain length used (a fully straight chain has no defined bend and pops;
+    0.999 keeps a sliver of bend).
     Returns (b_new, c_new, reached) where ``reached`` is bool (...,).
     """
     a, b, c, target = (np.asarray(x, dtype=np.float64) for x in (a, b, c, target))

@@ -265,24 +265,30 @@ def lock_feet(q: np.ndarray, root: np.ndarray, fps: float, height: float, P=None
         smooth = way * envelope[:, None]
         root = root + smooth
         P = P + smooth[:, None, :]  # a root translation moves every joint alike
+    q_new, P = solve_legs(q, root, P, [target for target, _ in locks], [weight for _, weight in locks])
+    return q_new, root, count, P
+
+
+def solve_legs(q: np.ndarray, root: np.ndarray, P: np.ndarray, targets, weights):
+    """Both legs' two-bone IK (engine.ik.solve_limb) towards the (T, 3) ankle
+    ``targets`` (left, right) with (T,) ``weights``, on one forward kinematics of the
+    frames either leg moves on (the legs are independent given the root). Returns
+    (new q, a copy of the positions ``P`` refreshed on those frames)."""
     active = np.zeros(len(q), dtype=bool)
-    for _, weight in locks:
+    for weight in weights:
         active |= weight > 0
     idx = np.flatnonzero(active)
-    P_a, G_a = V.forward_kinematics(q[idx], root[idx])
     q_new = q.copy()
-    for f, (target, weight) in enumerate(locks):
-        if not weight.any():
-            continue
-        # the legs are independent given the root: both solve on the same FK
-        limb = ("L_leg", "R_leg")[f]
-        q_leg, _ = ik.solve_limb(q[idx], root[idx], limb, target[idx], weight[idx],
-                                 positions=P_a, global_rot=G_a)
-        joints = [ik.JOINT[n] for n in ik.LIMBS[limb]]
-        q_new[idx[:, None], joints] = q_leg[:, joints]
-    P = P.copy()
-    _refresh(P, q_new, root, idx)
-    return q_new, root, count, P
+    if len(idx):
+        P_a, G_a = V.forward_kinematics(q[idx], root[idx])
+        for limb, target, weight in zip(("L_leg", "R_leg"), targets, weights):
+            if not weight.any():
+                continue
+            q_leg, _ = ik.solve_limb(q[idx], root[idx], limb, target[idx], weight[idx],
+                                     positions=P_a, global_rot=G_a)
+            joints = [ik.JOINT[n] for n in ik.LIMBS[limb]]
+            q_new[idx[:, None], joints] = q_leg[:, joints]
+    return q_new, _refresh(P.copy(), q_new, root, idx)
 
 
 BEAT_GUARD_S = 0.35  # kinetic beats this close to a rebuilt pop/flip/clamp may move
