@@ -169,12 +169,28 @@ SHIN_MOVE_MAX = 0.08  # metres an ankle is moved aside at most
 SHIN_PASSES = 3
 
 
+def _over_runs(x: np.ndarray, mask: np.ndarray, reduce) -> np.ndarray:
+    """``x`` (T, ...) with each run of ``mask`` replaced by ``reduce`` over the run."""
+    out = x.copy()
+    for s, e in V.runs(mask):
+        out[s:e + 1] = reduce(x[s:e + 1], axis=0)
+    return out
+
+
+def _largest(shift: np.ndarray, axis: int = 0) -> np.ndarray:
+    """The longest of the (N, 3) shifts, turned to their mean direction."""
+    way = shift.mean(axis)
+    return way / max(np.linalg.norm(way), 1e-9) * np.linalg.norm(shift, axis=1).max()
+
+
 def separate_shins(motion: Motion) -> Motion:
     """Where the shins would pass through each other, move them apart sideways (the
     left leg to the pelvis' left, the right to its right) until their axes are
     SHIN_CLEAR apart: a leg steps past the other instead of through it. The ankles
     move by two-bone IK, eased in and out (a smooth envelope); a planted foot stays
-    where it is while the other is free to move."""
+    where it is while the other is free to move, and where both are planted each
+    takes half the move, by one shift over its whole contact (it lands aside, then
+    stays)."""
     if motion.frames < 3:
         return motion
     shins = (("L_shin", "R_shin"),)
@@ -199,7 +215,12 @@ def separate_shins(motion: Motion) -> Motion:
         for f, (sign, lean) in enumerate(((1.0, s), (-1.0, t))):
             move = np.minimum(need * share[:, f] / np.maximum(lean, 0.5), SHIN_MOVE_MAX)
             move = smooth_envelope(move, 2 * fade + 1, fade / 2.0, mode="constant")
-            targets.append(ankles[:, f] + (sign * move)[:, None] * left)
+            # a planted foot takes one shift for its whole contact (no slide): the run's
+            # largest, the way the pelvis faces on average; eased in and out in the swing
+            shift = _over_runs((sign * move)[:, None] * left, feet[:, f], _largest)
+            shift = gaussian_filter1d(shift, fade / 2.0, axis=0, mode="constant")
+            targets.append(ankles[:, f] + shift)
+            move = np.linalg.norm(shift, axis=1)
             weights.append((move > 0).astype(float))
         q, P = solve_legs(q, root, P, targets, weights)
     out = Motion(q, root, motion.fps, motion.contacts, motion.name)

@@ -5,7 +5,8 @@ generator in one fully convolutional pass, so any length costs linear time
 and has no window seams. The music's arousal and the ``energy`` knob scale
 movement amplitude around the style's composed pose, and the dance eases
 in from and out to that pose over half a second at each end. Then engine.footwork
-keeps the dancer on its mark and pins its feet over the predicted contacts.
+keeps the dancer on its mark and pins its feet over the predicted contacts, and
+engine.arms keeps the hands out of the legs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 
 from engine import rotations as R
+from engine.arms import separate_arms
 from engine.audio import beat_phase_curve, onehot
 from engine.checkpoint import load_model
 from engine.errors import ChoreoError
@@ -105,7 +107,7 @@ def generate_from_conditioning(cond: np.ndarray, style: str, seed: int, model, a
         ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, ease))
         weight[:ease] *= ramp
         weight[-ease:] *= ramp[::-1]
-    return rest_on_floor(separate_shins(plant_feet(anchor_root(_blend_towards(motion, composed, weight)))))
+    return rest_on_floor(separate_arms(separate_shins(plant_feet(anchor_root(_blend_towards(motion, composed, weight))))))
 
 
 def generate_dance(audio_path, style: str = "salsa_lead", seed: int = 0, start=None, end=None,

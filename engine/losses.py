@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.features import CONTACT_SLICE
-from engine.skeleton import CONTACT_JOINTS, JOINT
+from engine.skeleton import CONTACT_JOINTS, JOINT, SMPL_NAMES
 
 EPS = 1e-6
 
@@ -112,6 +112,36 @@ def speed_stats_loss(pos_fake: torch.Tensor, pos_real: torch.Tensor) -> torch.Te
         return (torch.log(a + EPS) - torch.log(b + EPS)).abs().mean()
 
     return gap(fb, rb) + 0.5 * gap(fj + 1e-4, rj + 1e-4)
+
+
+def _body_frame(pos: torch.Tensor) -> torch.Tensor:
+    """(B,T,24,3) joints relative to the pelvis in the hips' frame (x: right hip to
+    left hip, horizontal; z: up), so a pose reads the same whichever way it faces."""
+    across = pos[..., JOINT["L_hip"], :2] - pos[..., JOINT["R_hip"], :2]
+    x = across / (across.norm(dim=-1, keepdim=True) + EPS)
+    rel = pos - pos[..., :1, :]
+    return torch.stack([(rel[..., :2] * x[..., None, :]).sum(-1),
+                        rel[..., 1] * x[..., None, 0] - rel[..., 0] * x[..., None, 1], rel[..., 2]], -1)
+
+
+UPPER_BODY = [i for i, name in enumerate(SMPL_NAMES) if name.startswith(("spine", "neck", "head"))
+              or name.split("_")[-1] in ("collar", "shoulder", "elbow", "wrist", "hand")]
+
+
+def pose_stats_loss(pos_fake: torch.Tensor, pos_real: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    """The style's own upper-body statistics: per style in the batch, the mean and
+    spread (over its windows and frames) of each trunk, head and arm joint's place in
+    the body frame match the real windows'. A generator that holds its arms in one
+    pose all dance long (a mode the discriminator's local patches accept) has the mean
+    but not the spread. The legs are left to the footwork's losses."""
+    fake, real = _body_frame(pos_fake)[..., UPPER_BODY, :], _body_frame(pos_real)[..., UPPER_BODY, :]
+    gaps = []
+    for s in torch.unique(style):
+        f, r = fake[style == s].flatten(0, 1).flatten(1), real[style == s].flatten(0, 1).flatten(1)
+        spread_r = r.std(0) + 0.01
+        gaps.append(((f.mean(0) - r.mean(0)).abs() / spread_r).mean()
+                    + (torch.log(f.std(0) + 0.01) - torch.log(spread_r)).abs().mean())
+    return torch.stack(gaps).mean()
 
 
 def travel_loss(root_velocity: torch.Tensor) -> torch.Tensor:

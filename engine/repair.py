@@ -215,7 +215,11 @@ def _lock_targets(P, fps, intervals, contacts, min_slide: float, release=None):
             for lo, hi, (p0, m0), (p1, m1) in pieces:
                 frames = np.arange(lo + 1, hi)
                 keep = (frames >= 0) & (frames < T)
-                shift[frames[keep]] = _hermite(p0, m0, p1, m1, hi - lo)[keep]
+                curve = _hermite(p0, m0, p1, m1, hi - lo)
+                # cancelling the foot's own lift would hold it low while it already
+                # moves across: a swing is never lowered past the ends' shifts
+                curve[:, 2] = np.maximum(curve[:, 2], min(p0[2], p1[2]))
+                shift[frames[keep]] = curve[keep]
                 weight[frames[keep]] = 1.0
         if release is not None:
             shift *= 1.0 - release[:, f, None]
@@ -269,10 +273,11 @@ def lock_feet(q: np.ndarray, root: np.ndarray, fps: float, height: float, P=None
     return q_new, root, count, P
 
 
-def solve_legs(q: np.ndarray, root: np.ndarray, P: np.ndarray, targets, weights):
-    """Both legs' two-bone IK (engine.ik.solve_limb) towards the (T, 3) ankle
-    ``targets`` (left, right) with (T,) ``weights``, on one forward kinematics of the
-    frames either leg moves on (the legs are independent given the root). Returns
+def solve_legs(q: np.ndarray, root: np.ndarray, P: np.ndarray, targets, weights,
+               limbs=("L_leg", "R_leg")):
+    """Two limbs' two-bone IK (engine.ik.solve_limb; both legs by default) towards the
+    (T, 3) end-joint ``targets`` with (T,) ``weights``, on one forward kinematics of the
+    frames either limb moves on (the limbs are independent given the root). Returns
     (new q, a copy of the positions ``P`` refreshed on those frames)."""
     active = np.zeros(len(q), dtype=bool)
     for weight in weights:
@@ -281,7 +286,7 @@ def solve_legs(q: np.ndarray, root: np.ndarray, P: np.ndarray, targets, weights)
     q_new = q.copy()
     if len(idx):
         P_a, G_a = V.forward_kinematics(q[idx], root[idx])
-        for limb, target, weight in zip(("L_leg", "R_leg"), targets, weights):
+        for limb, target, weight in zip(limbs, targets, weights):
             if not weight.any():
                 continue
             q_leg, _ = ik.solve_limb(q[idx], root[idx], limb, target[idx], weight[idx],

@@ -51,7 +51,7 @@ class TrainConfig:
     weights: dict = field(default_factory=lambda: {
         "adv": 1.0, "fm": 1.0, "rec": 2.0, "sync": 1.5, "energy": 0.2,
         "smooth": 0.5, "range": 1.0, "contact": 0.5, "speed": 2.0, "travel": 1.0,
-        "clearance": 1.0})
+        "clearance": 1.0, "pose": 1.0})
 
 
 @dataclass
@@ -293,6 +293,7 @@ def train_step(G, D, opt_g, opt_d, real, cond, style, stats, cfg: TrainConfig) -
         parts["range"] = L.range_loss(fake_n, stats["low"][style][:, None], stats["high"][style][:, None])
         parts["travel"] = L.travel_loss(fake[..., ROOT_VELOCITY])
         parts["clearance"] = L.leg_clearance_loss(pos_fake)
+        parts["pose"] = L.pose_stats_loss(pos_fake, pos_real, style)
     loss_g = sum(w[k] * v for k, v in parts.items())
     if not torch.isfinite(loss_g):
         raise FloatingPointError("non-finite generator loss (NaN guard)")

@@ -77,3 +77,36 @@ def test_smoothness_loss_sees_acceleration_peaks():
     spiky = real.clone()
     spiky[0, 60:63, 20, 0] += 0.05  # one hand jumps 5 cm for three frames
     assert L.smoothness_loss(spiky, real).item() > 1.0
+
+
+def _modern_windows(shared_data, frames=128, count=4):
+    """(count, T, 24, 3) windows of a real modern take (CMU 05_02) at 30 fps."""
+    from engine.motion import load_motion
+    from engine.normalize import resample
+
+    p = resample(load_motion(shared_data / "mocap/cmu_modern_05/005_02.bvh.gz"), 30.0).positions
+    starts = torch.linspace(0, len(p) - frames, count).long()
+    return torch.stack([torch.as_tensor(p[s:s + frames], dtype=torch.float32) for s in starts])
+
+
+def test_pose_statistics_loss_sees_arms_held_in_one_pose(shared_data):
+    real = _modern_windows(shared_data)
+    style = torch.zeros(len(real), dtype=torch.long)
+    assert L.pose_stats_loss(real, real, style).item() == pytest.approx(0.0, abs=1e-6)
+    # the same pose facing another way, and other legs: nothing to see
+    c, s = torch.cos(torch.tensor(1.0)), torch.sin(torch.tensor(1.0))
+    turned = real @ torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]).T
+    assert L.pose_stats_loss(turned, real, style).item() == pytest.approx(0.0, abs=1e-3)
+    legs = real.clone()
+    legs[..., [4, 5, 7, 8, 10, 11], 2] += 0.1
+    assert L.pose_stats_loss(legs, real, style).item() == pytest.approx(0.0, abs=1e-6)
+    # the arms frozen where they are on the first frame (relative to the shoulders)
+    frozen = real.clone()
+    for shoulder, chain in ((16, (18, 20, 22)), (17, (19, 21, 23))):
+        offset = real[:, :1, chain] - real[:, :1, shoulder, None]
+        frozen[:, :, chain] = real[:, :, shoulder, None] + offset
+    assert L.pose_stats_loss(frozen, real, style).item() > 0.2
+    # statistics are per style: two styles' windows are not pooled
+    mixed = torch.tensor([0, 0, 1, 1])
+    swapped = torch.cat([real[2:], real[:2]])
+    assert L.pose_stats_loss(swapped, real, mixed).item() > 0.05
