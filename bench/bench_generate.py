@@ -31,8 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine.audio import analyze  # noqa: E402
 from engine.checkpoint import load_model  # noqa: E402
-from engine.generate import generate_from_conditioning, pick_device  # noqa: E402
-from engine.rhythm import conditioning  # noqa: E402
+from engine.generate import generate_from_conditioning, music_conditioning, pick_device  # noqa: E402
 
 SONG = ROOT.parent / "shared" / "data" / "music" / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"
 
@@ -73,7 +72,7 @@ def main() -> int:
     device = pick_device(args.device)
     model = load_model(args.model, device)
     music = analyze(SONG)
-    cond = conditioning(music)
+    cond = music_conditioning(music)
     reps = int(np.ceil(args.minutes * 60 * 30 / len(cond)))
     long_cond = np.concatenate([cond] * reps)[: int(args.minutes * 60 * 30)]
     generate_from_conditioning(cond[:300], model[2][0], 0, model, device=device)  # warm-up

@@ -29,10 +29,9 @@ from engine import metrics_features as MF  # noqa: E402
 from engine.audio import analyze  # noqa: E402
 from engine.checkpoint import load_model  # noqa: E402
 from engine.corpus import style_files  # noqa: E402
-from engine.generate import FPS, amplitude_curve, fold_tempo, generate_from_conditioning  # noqa: E402
+from engine.generate import FPS, amplitude_curve, generate_from_conditioning, music_conditioning  # noqa: E402
 from engine.motion import load_motion  # noqa: E402
 from engine.normalize import resample  # noqa: E402
-from engine.rhythm import conditioning  # noqa: E402
 from engine.sync import beat_warp  # noqa: E402
 from engine.validate import validate  # noqa: E402
 
@@ -107,7 +106,7 @@ def evaluate(model_path, seeds: int, out_dir: Path) -> dict:
                                                   "unsynced_chance": [], "warped": [], "warped_chance": []}
         for i, song in enumerate(SONGS):
             mus, other = music[song], music[SONGS[(i + 1) % len(SONGS)]]
-            cond = conditioning(fold_tempo(mus))
+            cond = music_conditioning(mus)
             for seed in range(seeds):
                 m = generate_from_conditioning(cond, style, seed, model, amplitude_curve(mus, 1.0))
                 u = crop(train[(i + seed) % len(train)], m.frames)

@@ -62,6 +62,11 @@ def fold_tempo(music):
     return fold_tempo(folded)
 
 
+def music_conditioning(music) -> np.ndarray:
+    """The generator's per-frame conditioning for analysed music (fast tempos folded)."""
+    return conditioning(fold_tempo(music))
+
+
 def amplitude_curve(music, energy: float) -> np.ndarray:
     """Per-frame movement amplitude from the music's mood and the user's knob: calm
     passages (low arousal) and sad ones (low valence) move less, loud and bright ones
@@ -123,7 +128,7 @@ def generate_dance(audio_path, style: str = "salsa_lead", seed: int = 0, start=N
     music = analyze(audio_path, fps=FPS, start=start, end=end)
     report(0.5, "generating")
     model = load_model(model_path, device)
-    motion = generate_from_conditioning(conditioning(fold_tempo(music)), style, seed, model,
+    motion = generate_from_conditioning(music_conditioning(music), style, seed, model,
                                         amplitude_curve(music, energy), device)
     report(1.0, "done")
     return motion

@@ -58,3 +58,18 @@ def test_one_shot_errors_are_one_json_line(tmp_path):
     assert proc.returncode == 1
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert "not found" in lines[-1]["error"] and all("error" in l or "stage" in l for l in lines)
+
+
+def test_the_add_on_gets_the_dance_the_command_line_makes():
+    """The add-on's engine side conditions the generator exactly as `engine generate`
+    does: the demo song runs at 130 BPM, which both fold to half time."""
+    from engine.audio import analyze
+    from engine.generate import generate_dance
+
+    song = ROOT / "blender_addon" / "assets" / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"
+    music = analyze(song, fps=30.0, start=20.0, end=32.0)
+    assert music.tempo > 115
+    req = {"energy": 1.0, "device": "cpu", "model": None, "style": "salsa_lead"}
+    add_on = P._generate(req, music, 3, lambda fraction, message: None)
+    command_line = generate_dance(song, style="salsa_lead", seed=3, start=20.0, end=32.0, device="cpu")
+    np.testing.assert_allclose(add_on.positions, command_line.positions, atol=1e-9)

@@ -174,15 +174,13 @@ def _generate(req: dict, music, seed: int, report) -> object:
     from engine import generate as G
 
     if hasattr(G, "generate_from_conditioning") and hasattr(G, "pick_device"):
-        from engine.rhythm import conditioning
-
         if not req["energy"] > 0:
             raise ChoreoError(f"energy must be positive, got {req['energy']}")
         device = G.pick_device(req["device"])
         report(0.1, "loading the model")
         model = _load_model(req["model"], device)
         report(0.3, f"generating (seed {seed})")
-        return G.generate_from_conditioning(conditioning(music), req["style"], seed, model,
+        return G.generate_from_conditioning(G.music_conditioning(music), req["style"], seed, model,
                                             G.amplitude_curve(music, req["energy"]), device)
     return G.generate_dance(req["audio"], style=req["style"], seed=seed, start=req["start"],
                             end=req["end"], energy=req["energy"], device=req["device"],
