@@ -15,6 +15,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from engine import validate as V
 from engine.motion import Motion
+from engine.normalize import pelvis_left
 from engine.repair import fade_frames, smooth_envelope, solve_legs
 from engine.skeleton import JOINT
 
@@ -29,14 +30,10 @@ def _wrist_push(P: np.ndarray, ratios: np.ndarray, arm: str, legs, reach: float)
     """(T, 3) horizontal move taking ``arm``'s forearm ARM_CLEAR clear of each thigh in
     ``legs`` where ``ratios`` (T, len(legs)) says it is closer."""
     elbow, wrist = P[:, JOINT[f"{arm}_elbow"]], P[:, JOINT[f"{arm}_wrist"]]
-    outward = P[:, JOINT[f"{arm}_hip"]] - P[:, JOINT[f"{'R' if arm == 'L' else 'L'}_hip"]]
-    outward[:, 2] = 0.0
-    outward /= np.maximum(np.linalg.norm(outward, axis=1, keepdims=True), 1e-9)
+    outward = pelvis_left(P) * (1.0 if arm == "L" else -1.0)
     push = np.zeros_like(wrist)
     for k, leg in enumerate(legs):
-        hip, knee = P[:, JOINT[f"{leg}_hip"]], P[:, JOINT[f"{leg}_knee"]]
-        s, t = V.segment_closest(elbow, wrist, hip, knee)
-        gap = elbow + (wrist - elbow) * s[:, None] - (hip + (knee - hip) * t[:, None])
+        gap, s, _ = V.segment_gap(elbow, wrist, P[:, JOINT[f"{leg}_hip"]], P[:, JOINT[f"{leg}_knee"]])
         dist = np.linalg.norm(gap, axis=1)
         gap[:, 2] = 0.0
         side = np.linalg.norm(gap, axis=1, keepdims=True)

@@ -32,7 +32,7 @@ from scipy.ndimage import binary_closing, binary_opening, gaussian_filter1d
 from engine import metrics as M
 from engine import validate as V
 from engine.motion import Motion
-from engine.normalize import floor_offset
+from engine.normalize import floor_offset, pelvis_left
 from engine.repair import fade_frames, lift_ground, lock_feet, smooth_envelope, solve_legs
 from engine.skeleton import JOINT, REST_HEIGHT
 
@@ -161,7 +161,9 @@ def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
         release[:, f] = np.minimum(1.0, release[:, f] + 0.5 * _ease_around(crossed, motion.fps))
     feet &= release < 0.5
     planted = np.repeat(feet, 2, axis=1)  # ankle and toe of each foot
-    return Motion(q, root, motion.fps, planted, motion.name)
+    out = Motion(q, root, motion.fps, planted, motion.name)
+    out._positions = P  # lock_feet's forward kinematics of (q, root)
+    return out
 
 
 SHIN_CLEAR = 0.35  # shin axes kept this fraction of their radii apart (the validator warns below 0.3)
@@ -169,18 +171,15 @@ SHIN_MOVE_MAX = 0.08  # metres an ankle is moved aside at most
 SHIN_PASSES = 3
 
 
-def _over_runs(x: np.ndarray, mask: np.ndarray, reduce) -> np.ndarray:
-    """``x`` (T, ...) with each run of ``mask`` replaced by ``reduce`` over the run."""
-    out = x.copy()
+def _largest_over_runs(shift: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(T, 3) ``shift`` with each run of ``mask`` given one shift: the run's longest,
+    turned to the run's mean direction."""
+    out = shift.copy()
     for s, e in V.runs(mask):
-        out[s:e + 1] = reduce(x[s:e + 1], axis=0)
+        run = shift[s:e + 1]
+        way = run.mean(0)
+        out[s:e + 1] = way / max(np.linalg.norm(way), 1e-9) * np.linalg.norm(run, axis=1).max()
     return out
-
-
-def _largest(shift: np.ndarray, axis: int = 0) -> np.ndarray:
-    """The longest of the (N, 3) shifts, turned to their mean direction."""
-    way = shift.mean(axis)
-    return way / max(np.linalg.norm(way), 1e-9) * np.linalg.norm(shift, axis=1).max()
 
 
 def separate_shins(motion: Motion) -> Motion:
@@ -204,12 +203,8 @@ def separate_shins(motion: Motion) -> Motion:
         if not close.any():
             break
         knees, ankles = P[:, [JOINT["L_knee"], JOINT["R_knee"]]], P[:, [JOINT["L_ankle"], JOINT["R_ankle"]]]
-        s, t = V.segment_closest(knees[:, 0], ankles[:, 0], knees[:, 1], ankles[:, 1])
-        gap = (knees[:, 0] - knees[:, 1] + (ankles[:, 0] - knees[:, 0]) * s[:, None]
-               - (ankles[:, 1] - knees[:, 1]) * t[:, None])
-        left = P[:, JOINT["L_hip"]] - P[:, JOINT["R_hip"]]
-        left[:, 2] = 0.0
-        left /= np.maximum(np.linalg.norm(left, axis=1, keepdims=True), 1e-9)
+        gap, s, t = V.segment_gap(knees[:, 0], ankles[:, 0], knees[:, 1], ankles[:, 1])
+        left = pelvis_left(P)
         need = np.where(close, np.maximum(SHIN_CLEAR * reach - np.einsum("ti,ti->t", gap, left), 0.0), 0.0)
         targets, weights = [], []
         for f, (sign, lean) in enumerate(((1.0, s), (-1.0, t))):
@@ -217,11 +212,10 @@ def separate_shins(motion: Motion) -> Motion:
             move = smooth_envelope(move, 2 * fade + 1, fade / 2.0, mode="constant")
             # a planted foot takes one shift for its whole contact (no slide): the run's
             # largest, the way the pelvis faces on average; eased in and out in the swing
-            shift = _over_runs((sign * move)[:, None] * left, feet[:, f], _largest)
+            shift = _largest_over_runs((sign * move)[:, None] * left, feet[:, f])
             shift = gaussian_filter1d(shift, fade / 2.0, axis=0, mode="constant")
             targets.append(ankles[:, f] + shift)
-            move = np.linalg.norm(shift, axis=1)
-            weights.append((move > 0).astype(float))
+            weights.append(shift.any(axis=1).astype(float))
         q, P = solve_legs(q, root, P, targets, weights)
     out = Motion(q, root, motion.fps, motion.contacts, motion.name)
     out._positions = P

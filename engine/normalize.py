@@ -40,6 +40,13 @@ def resample(motion: Motion, fps: float) -> Motion:
     return out
 
 
+def pelvis_left(positions: np.ndarray) -> np.ndarray:
+    """(T, 3) horizontal unit vector from the right hip to the left hip."""
+    left = positions[:, S.JOINT["L_hip"]] - positions[:, S.JOINT["R_hip"]]
+    left[:, 2] = 0.0
+    return left / np.maximum(np.linalg.norm(left, axis=1, keepdims=True), 1e-9)
+
+
 def facing_angle(positions: np.ndarray) -> np.ndarray:
     """(T,) heading of the body about +Z; 0 means facing -Y (the rest pose)."""
     left = positions[:, S.JOINT["L_hip"]] - positions[:, S.JOINT["R_hip"]]

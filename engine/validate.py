@@ -412,8 +412,14 @@ def dot3(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _segment_distance(p1, q1, p2, q2):
     """Closest distance between segments p1-q1 and p2-q2, all (..., 3)."""
+    return norm3(segment_gap(p1, q1, p2, q2)[0])
+
+
+def segment_gap(p1, q1, p2, q2):
+    """(gap, s, t): the (..., 3) vector from the closest point on p2-q2 to the closest
+    point on p1-q1, and where those points lie as fractions along each segment."""
     s, t = segment_closest(p1, q1, p2, q2)
-    return norm3(p1 + (q1 - p1) * s[..., None] - p2 - (q2 - p2) * t[..., None])
+    return p1 + (q1 - p1) * s[..., None] - p2 - (q2 - p2) * t[..., None], s, t
 
 
 def segment_closest(p1, q1, p2, q2):
