@@ -90,19 +90,29 @@ def read_file(path) -> tuple[dict, dict]:
     return tensors, meta
 
 
-def load_model(path=None, device="cpu"):
-    """Generator (eval mode), normalisation stats, style names and metadata."""
-    tensors, meta = read_file(path or DEFAULT_MODEL)
-    cfg = ModelConfig(**json.loads(meta["config"]))
-    generator = Generator(cfg)
+def _load_weights(generator: Generator, tensors: dict, path) -> None:
     weights = {k[2:]: v for k, v in tensors.items() if k.startswith("G.")}
     try:
         generator.load_state_dict(weights)
     except RuntimeError as exc:
         raise ChoreoError(f"{path}: the checkpoint does not match this version of the model code "
                           f"({str(exc).splitlines()[0]})") from exc
+
+
+def load_model(path=None, device="cpu"):
+    """Generator (eval mode), normalisation stats, style names and metadata."""
+    tensors, meta = read_file(path or DEFAULT_MODEL)
+    cfg = ModelConfig(**json.loads(meta["config"]))
+    generator = Generator(cfg)
+    _load_weights(generator, tensors, path)
     stats = {k[6:]: v.to(device) for k, v in tensors.items() if k.startswith("stats.")}
     return generator.to(device).eval(), stats, json.loads(meta["styles"]), meta
+
+
+def load_generator(path, generator: Generator) -> None:
+    """Load a model file's generator weights into ``generator`` (same config)."""
+    tensors, _ = read_file(path)
+    _load_weights(generator, tensors, path)
 
 
 def restore_training(path, generator, discriminator, optimizers: dict, average=None) -> int:

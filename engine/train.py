@@ -21,7 +21,7 @@ import torch
 from engine import losses as L
 from engine.augment import mirror_motion, time_stretch
 from engine.calibrate import style_gains
-from engine.checkpoint import restore_training, save_model
+from engine.checkpoint import load_generator, restore_training, save_model
 from engine.corpus import load_corpus
 from engine.features import ROOT_VELOCITY, joint_positions, motion_to_features
 from engine.model import POSE_FEATURES, Discriminator, Generator, ModelConfig
@@ -179,10 +179,12 @@ def _progress(step, total, started, losses, stream=sys.stderr):
 
 
 def train(data_dir, out, cfg: TrainConfig, styles_file=None, device="cpu", resume=False, log=print,
-          data: TrainingSet | None = None):
+          data: TrainingSet | None = None, init=None):
     """Train and write the generator to ``out`` (safetensors); returns the step reached.
 
     ``data`` is a prebuilt training set for ``data_dir`` (building it is the slow part).
+    ``init`` is a model file whose generator starts the run (fine-tuning; the
+    discriminator starts afresh), unless ``resume`` finds a checkpoint.
     """
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -198,6 +200,10 @@ def train(data_dir, out, cfg: TrainConfig, styles_file=None, device="cpu", resum
     if resume and ckpt.exists():
         step = restore_training(ckpt, G, D, {"g": opt_g, "d": opt_d}, average)
         log(f"resumed from {ckpt} at step {step}")
+    elif init is not None:
+        load_generator(init, G)
+        average.load_state_dict(G.state_dict())
+        log(f"generator initialised from {init}")
     batches = Batches(data, cfg.batch, cfg.seed + step)
     extra = {"train": {k: v for k, v in cfg.__dict__.items()}, "data": str(data_dir)}
     started = time.time()

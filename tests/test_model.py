@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from engine.checkpoint import load_model, read_file, restore_training, save_model
+from engine.cli import main
 from engine.errors import ChoreoError
 from engine.generate import generate_from_conditioning
 from engine.model import FEATURES, Discriminator, Generator, ModelConfig
@@ -144,6 +145,25 @@ def test_training_runs_resumes_and_is_deterministic(tiny_data, tmp_path):
     assert train(tiny_data, a, more, resume=True, **quiet) == 3
     ablated = TrainConfig(steps=1, batch=4, width=16, sync=False, attention=False, structure=False)
     assert train(tiny_data, tmp_path / "c.safetensors", ablated, **quiet) == 1
+
+
+def test_fine_tuning_starts_from_a_model_file(tiny_data, tmp_path, capsys):
+    quiet = dict(log=lambda *_: None, data=cached_training_set(tiny_data, log=lambda *_: None))
+    base, tuned = tmp_path / "base.safetensors", tmp_path / "tuned.safetensors"
+    train(tiny_data, base, TrainConfig(steps=2, batch=4, width=16), **quiet)
+    zero_lr = TrainConfig(steps=1, batch=4, width=16, lr_g=0.0, average=1.0)
+    train(tiny_data, tuned, zero_lr, init=base, **quiet)
+    wa, wb = load_model(base)[0].state_dict(), load_model(tuned)[0].state_dict()
+    params = [k for k in wa if "running" not in k and "num_batches" not in k]
+    assert all(torch.equal(wa[k], wb[k]) for k in params)  # no step taken: the base weights
+    with pytest.raises(ChoreoError, match="does not match"):
+        train(tiny_data, tmp_path / "wide.safetensors", TrainConfig(steps=1, batch=4, width=32),
+              init=base, **quiet)
+    # the command line's loss-weight override names the losses it knows
+    assert main(["train", "--data", str(tiny_data), "--out", str(tmp_path / "x.safetensors"),
+                 "--weight", "recon=1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown loss 'recon'" in err and "losses: adv, fm, rec," in err
 
 
 def test_moving_average_of_the_generator(tmp_path):

@@ -17,6 +17,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--resume", action="store_true", help="continue from OUT.ckpt if present")
+    parser.add_argument("--init", help="model file whose generator starts the run (fine-tuning)")
+    parser.add_argument("--weight", action="append", default=[], metavar="LOSS=W",
+                        help="override one loss weight, e.g. --weight rec=0.5 (repeatable)")
     parser.add_argument("--no-sync", action="store_true", help="ablation: no music-sync loss")
     parser.add_argument("--no-attention", action="store_true", help="ablation: no self-attention")
     parser.add_argument("--no-structure", action="store_true", help="ablation: no structure constraints")
@@ -25,6 +28,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import torch
 
+    from engine.errors import ChoreoError
     from engine.generate import pick_device
     from engine.train import TrainConfig, train
 
@@ -33,7 +37,15 @@ def run(args) -> int:
     cfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, minutes=args.minutes,
                       sync=not args.no_sync, attention=not args.no_attention,
                       structure=not args.no_structure)
+    for item in args.weight:
+        name, _, value = item.partition("=")
+        if name not in cfg.weights:
+            raise ChoreoError(f"--weight {item}: unknown loss {name!r}; losses: {', '.join(cfg.weights)}")
+        try:
+            cfg.weights[name] = float(value)
+        except ValueError:
+            raise ChoreoError(f"--weight {item}: {value!r} is not a number") from None
     step = train(args.data, args.out, cfg, styles_file=args.styles, device=pick_device(args.device),
-                 resume=args.resume)
+                 resume=args.resume, init=args.init)
     print(f"wrote {args.out} after {step} steps")
     return 0
