@@ -1,15 +1,17 @@
 """Quality of generated dances against real mocap and two baselines.
 
-    python bench/quality_report.py [--model M] [--seeds 2] [--out docs]
+    python bench/quality_report.py [--model M] [--seeds 2] [--out docs] [--sets shared held-out]
 
-Writes docs/quality.md (the table) and docs/plots/*.png (beats and energy
-timelines). Everything is measured on the shared CC BY songs, none of which was
-used for training or tuning, and compared with held-out real takes of the same
-style (engine/assets/heldout_styles.json). Baselines, as DESIGN.md defines them:
-real training takes laid on the song with no sync ("unsynced"), and the same
-takes beat-warped onto the song's beats ("warped", engine.sync.beat_warp).
-BAS is reported beside its chance level: the same motion scored against
-another song's beats.
+Writes docs/quality.md (the tables), docs/quality.json and docs/plots/*.png
+(beats and energy timelines, contact sheets). Two song sets, neither used for
+training: the four shared CC BY songs, which steered development choices over
+many sessions, and fifteen held-out recordings (tests/data/music_heldout) that
+no choice was made on. Generated dances are compared with held-out real takes
+of the same style (engine/assets/heldout_styles.json). Baselines, as DESIGN.md
+defines them: real training takes laid on the song with no sync ("unsynced"),
+and the same takes beat-warped onto the song's beats ("warped",
+engine.sync.beat_warp). BAS is reported beside its chance level: the same
+motion scored against another song's beats.
 """
 
 from __future__ import annotations
@@ -36,9 +38,12 @@ from engine.sync import beat_warp  # noqa: E402
 from engine.validate import validate  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
-SONGS = ["Kevin_MacLeod_-_Vibe_Ace.hq.ogg",
-         "Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.hq.ogg",
-         "808kick120bpm.mp3", "sorohanro_-_solo-trumpet-06.hq.ogg"]
+SONG_SETS = {
+    "shared": [DATA / "music" / name for name in (
+        "Kevin_MacLeod_-_Vibe_Ace.hq.ogg", "Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.hq.ogg",
+        "808kick120bpm.mp3", "sorohanro_-_solo-trumpet-06.hq.ogg")],
+    "held-out": sorted((ROOT / "tests" / "data" / "music_heldout").glob("*.ogg")),
+}
 CLIP_SECONDS = 5.0  # EDGE's clip length for FID and diversity
 # The held-out takes give 29 disjoint 5 s clips, fewer than the 72 kinetic features:
 # their covariance would be singular. The real reference set takes a 5 s clip every
@@ -93,10 +98,11 @@ def features(positions_list, stride_seconds: float = CLIP_SECONDS):
             np.stack([MF.geometric_features(c, FPS) for c in cl]))
 
 
-def evaluate(model_path, seeds: int, out_dir: Path) -> dict:
+def evaluate(model_path, seeds: int, out_dir: Path, songs: list[Path], plot: bool) -> dict:
+    """Every figure of the report for one song set (plots of its first song when ``plot``)."""
     model = load_model(model_path)
     styles = model[2]
-    music = {s: analyze(DATA / "music" / s, fps=FPS) for s in SONGS}
+    music = [analyze(song, fps=FPS) for song in songs]
     results, plots = {}, []
     real_all, gen_all, unsync_all, warp_all = [], [], [], []
     for style in styles:
@@ -104,8 +110,8 @@ def evaluate(model_path, seeds: int, out_dir: Path) -> dict:
         train = load_takes("shipped_styles.json", style)
         gen, unsync, warped, bas = [], [], [], {"model": [], "model_chance": [], "unsynced": [],
                                                   "unsynced_chance": [], "warped": [], "warped_chance": []}
-        for i, song in enumerate(SONGS):
-            mus, other = music[song], music[SONGS[(i + 1) % len(SONGS)]]
+        for i, song in enumerate(songs):
+            mus, other = music[i], music[(i + 1) % len(songs)]
             cond = music_conditioning(mus)
             for seed in range(seeds):
                 m = generate_from_conditioning(cond, style, seed, model, amplitude_curve(mus, 1.0))
@@ -117,8 +123,8 @@ def evaluate(model_path, seeds: int, out_dir: Path) -> dict:
                 gen.append(m.positions)
                 unsync.append(u.positions)
                 warped.append(w.positions)
-                if seed == 0 and i == 0:
-                    plots.append(plot_timeline(out_dir, style, song, mus, m))
+                if plot and seed == 0 and i == 0:
+                    plots.append(plot_timeline(out_dir, style, song.name, mus, m))
                     plots.append(contact_sheet(out_dir, style, m, real[0]))
         real_pos = [r.positions for r in real]
         results[style] = {
@@ -136,7 +142,8 @@ def evaluate(model_path, seeds: int, out_dir: Path) -> dict:
         k, g = features(pos)
         dist[name] = {"fid_k": MF.fid(rk, k), "fid_g": MF.fid(rg, g),
                       "div_k": MF.diversity(k, rk), "div_g": MF.diversity(g, rg)}
-    return {"styles": results, "distribution": dist, "plots": plots, "seeds": seeds, "songs": SONGS}
+    return {"styles": results, "distribution": dist, "plots": plots, "seeds": seeds,
+            "songs": [song.name for song in songs]}
 
 
 def plot_timeline(out_dir: Path, style: str, song: str, mus, motion) -> str:
@@ -240,21 +247,45 @@ def targets(res: dict) -> list[tuple[str, str, bool]]:
     return rows
 
 
-def to_markdown(res: dict) -> str:
+def to_markdown(sets: dict[str, dict]) -> str:
+    """The report: one targets table with a column pair per song set, then each set's tables."""
+    rows = {name: targets(res) for name, res in sets.items()}
+    first = next(iter(sets.values()))
     lines = ["# Quality of generated dances", "",
-             "Regenerate with `python bench/quality_report.py` (see its docstring for the protocol).",
-             f"Songs: {', '.join(res['songs'])}; {res['seeds']} seeds per song and style.", "",
-             "## Targets (issue: music-conditioned dance GAN)", "",
-             "| criterion | measured | met |", "|---|---|---|"]
-    lines += [f"| {c} | {v} | {'yes' if ok else '**no**'} |" for c, v, ok in targets(res)]
-    lines += ["", "## Sync (BAS, Bailando protocol; chance = the same motion against another song's beats)", "",
+             "Regenerate with `python bench/quality_report.py` (see its docstring for the protocol).", ""]
+    for name, res in sets.items():
+        lines.append(f"- **{name}** songs ({len(res['songs'])}): {', '.join(res['songs'])}; "
+                     f"{res['seeds']} seeds per song and style.")
+    lines += ["", "The shared songs steered development choices over many sessions. The held-out songs "
+              "(tests/data/music_heldout) had no part in any choice, so their figures are the honest ones.",
+              "", "## Targets (issue: music-conditioned dance GAN)", "",
+              "| criterion | " + " | ".join(f"{name}: measured | met" for name in sets) + " |",
+              "|---|" + "---|---|" * len(sets)]
+    for i, (criterion, *_) in enumerate(next(iter(rows.values()))):
+        cells = [f"{rows[name][i][1]} | {'yes' if rows[name][i][2] else '**no**'}" for name in sets]
+        lines.append(f"| {criterion} | " + " | ".join(cells) + " |")
+    lines.append("| **met** | " + " | ".join(f"| **{sum(ok for *_, ok in rows[name])} of {len(rows[name])}**"
+                                            for name in sets) + " |")
+    for name, res in sets.items():
+        lines += ["", f"## {name.capitalize()} songs", ""] + _set_tables(res)
+    lines += ["", "## Plots", "",
+              f"Timelines: music beats against kinetic beats, music energy against motion energy "
+              f"(first 20 s of {first['songs'][0]}). Contact sheets: stick figures, front view, every 0.5 s "
+              "from 2 s in; generated (top) and a held-out real take (bottom); left side blue.",
+              ""] + [f"![{Path(p).stem}]({p})" for res in sets.values() for p in res["plots"]]
+    return "\n".join(lines) + "\n"
+
+
+def _set_tables(res: dict) -> list[str]:
+    """Sync, naturalness and distribution tables of one song set."""
+    lines = ["### Sync (BAS, Bailando protocol; chance = the same motion against another song's beats)", "",
              "| style | model | chance | unsynced real | chance | warped real | chance |",
              "|---|---|---|---|---|---|---|"]
     for style, r in res["styles"].items():
         b = r["bas"]
         lines.append(f"| {style} | {b['model']:.3f} | {b['model_chance']:.3f} | {b['unsynced']:.3f} | "
                      f"{b['unsynced_chance']:.3f} | {b['warped']:.3f} | {b['warped_chance']:.3f} |")
-    lines += ["", "## Naturalness against held-out real takes of the same style", "",
+    lines += ["", "### Naturalness against held-out real takes of the same style", "",
               "speeds in m/s, beat rate in kinetic beats per second, jitter in m/s³ at 30 fps, "
               "PFC per EDGE, foot skate as the share of all the set's contact steps that skate "
               "(contact heights from each motion's resting foot level, metrics.contact_ground), "
@@ -268,17 +299,12 @@ def to_markdown(res: dict) -> str:
             lines.append(f"| {style} | {source} | {n['speed_mean']:.3f} | {n['speed_p90']:.3f} | "
                          f"{n['beat_rate']:.2f} | {n['jitter']:.1f} | {n['pfc']:.3f} | "
                          f"{n['foot_skate']:.3f} | {n['bone_var']:.1e} | {n['validator_errors']:.1f} |")
-    lines += ["", "## Distribution (AIST++ features, Bailando normalisation; disjoint 5 s clips against "
+    lines += ["", "### Distribution (AIST++ features, Bailando normalisation; disjoint 5 s clips against "
               "held-out real takes cut every second; features constant over the real set left out)", "",
               "| source | FID_k | FID_g | Div_k | Div_g |", "|---|---|---|---|---|"]
     for name, d in res["distribution"].items():
         lines.append(f"| {name} | {d['fid_k']:.2f} | {d['fid_g']:.2f} | {d['div_k']:.2f} | {d['div_g']:.2f} |")
-    lines += ["", "## Plots", "",
-              "Timelines: music beats against kinetic beats, music energy against motion energy "
-              "(first 20 s of Vibe Ace). Contact sheets: stick figures, front view, every 0.5 s "
-              "from 2 s in; generated (top) and a held-out real take (bottom); left side blue.",
-              ""] + [f"![{Path(p).stem}]({p})" for p in res["plots"]]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main() -> int:
@@ -286,12 +312,14 @@ def main() -> int:
     parser.add_argument("--model")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--out", default=str(ROOT / "docs"))
+    parser.add_argument("--sets", nargs="+", choices=list(SONG_SETS), default=list(SONG_SETS))
     args = parser.parse_args()
     out = Path(args.out)
-    res = evaluate(args.model, args.seeds, out)
-    (out / "quality.json").write_text(json.dumps(res, indent=2, default=float))
-    (out / "quality.md").write_text(to_markdown(res))
-    print(to_markdown(res))
+    sets = {name: evaluate(args.model, args.seeds, out, songs, plot=name == "shared")
+            for name, songs in SONG_SETS.items() if name in args.sets}
+    (out / "quality.json").write_text(json.dumps(sets, indent=2, default=float))
+    (out / "quality.md").write_text(to_markdown(sets))
+    print(to_markdown(sets))
     return 0
 
 
