@@ -57,11 +57,11 @@ def _python(env: str) -> Path:
 
 
 def _requirements_digest(path: Path) -> str:
-    """Digest of a requirements file and the files it includes with -r."""
+    """Digest of a requirements file and the files it includes with -r or -c."""
     digest = hashlib.sha256()
     for line in path.read_text().splitlines():
         digest.update(line.encode())
-        if line.startswith("-r "):
+        if line.startswith(("-r ", "-c ")):
             digest.update(_requirements_digest(path.parent / line[3:].strip()).encode())
     return digest.hexdigest()
 
