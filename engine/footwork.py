@@ -1,6 +1,6 @@
 """Generation-time footwork: keep the dancer on its mark and its planted feet still.
 
-Four steps after decoding (engine.generate):
+Five steps after decoding (engine.generate):
 
 1. ``anchor_root``: the generator integrates a predicted root velocity, and a small
    bias in it adds up to metres of drift over a song (a straight glide across the
@@ -13,12 +13,15 @@ Four steps after decoding (engine.generate):
    two-bone IK, with the root moved where a leg cannot reach
    (engine.repair.lock_feet). This is the structure constraint "no skating while a
    predicted contact flag is set", enforced exactly. The foot leaves and reaches
-   each pin with continuous velocity (a displacement map, engine.repair), a move
-   between two pins takes at least MIN_STEP_S, and a pin that would drive one leg
-   through the other is let go around that moment.
-3. ``separate_shins``: where the shins would pass through each other, the legs are
+   each pin with continuous velocity (a displacement map, engine.repair), lifting
+   off the floor on its way if it moves faster than a skate (engine.repair's step
+   arc), a move between two pins takes at least MIN_STEP_S, and a pin that would
+   drive one leg through the other is let go around that moment.
+3. ``lift_swings``: a foot that is not pinned and moves along the floor faster than
+   a skate is raised just clear of it (a foot in motion is in the air).
+4. ``separate_shins``: where the shins would pass through each other, the legs are
    moved apart sideways by two-bone IK, so a leg steps past the other.
-4. ``rest_on_floor``: the floor goes under the feet's resting level
+5. ``rest_on_floor``: the floor goes under the feet's resting level
    (engine.normalize.floor_offset), and the root is lifted smoothly wherever a
    joint would still sink into it past the validator's warning depth
    (engine.repair.lift_ground).
@@ -163,6 +166,42 @@ def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
     planted = np.repeat(feet, 2, axis=1)  # ankle and toe of each foot
     out = Motion(q, root, motion.fps, planted, motion.name)
     out._positions = P  # lock_feet's forward kinematics of (q, root)
+    return out
+
+
+SWING_CLEAR = 0.01  # metres above the floor's contact band that a sliding free foot is raised to
+
+
+def lift_swings(motion: Motion) -> Motion:
+    """Where a foot that is not pinned moves across the floor faster than a skate
+    (inside metrics' contact band: ankle and toe low), raise its ankle just clear of
+    the band by two-bone IK, in a smooth envelope that never falls below the need and
+    fades out towards the pins: a foot in motion is in the air, not sliding."""
+    if motion.frames < 3:
+        return motion
+    P = motion.positions
+    scale = REST_HEIGHT / M.REFERENCE_HEIGHT
+    ground = M.contact_ground(P, REST_HEIGHT)
+    ankle_top, toe_top = ground + M.CONTACT_HEIGHTS[:2] * scale
+    pinned = (np.zeros((motion.frames, 2), dtype=bool) if motion.contacts is None
+              else np.asarray(motion.contacts, dtype=bool)[:, [0, 2]])
+    fade = fade_frames(motion.fps)
+    targets, weights = [], []
+    for f, (ankle_j, toe_j) in enumerate(((M.L_ANKLE, M.L_TOE), (M.R_ANKLE, M.R_TOE))):
+        ankle = P[:, ankle_j]
+        speed = np.linalg.norm(np.gradient(P[:, [ankle_j, toe_j], :2], axis=0), axis=-1).min(1)
+        sliding = ((ankle[:, 2] <= ankle_top) & (P[:, toe_j, 2] <= toe_top) & ~pinned[:, f]
+                   & (speed * motion.fps > M.SKATE_SPEED * M.SKATE_FPS * scale))
+        need = np.where(sliding, ankle_top + SWING_CLEAR * scale - ankle[:, 2], 0.0)
+        lift = smooth_envelope(need, 2 * fade + 1, fade / 2.0, mode="constant")
+        lift *= 1.0 - _ease_around(pinned[:, f], motion.fps)
+        targets.append(ankle + np.outer(lift, [0.0, 0.0, 1.0]))
+        weights.append((lift > 1e-6).astype(float))
+    if not any(w.any() for w in weights):
+        return motion
+    q, P = solve_legs(motion.rotations, motion.root_translation, P, targets, weights)
+    out = Motion(q, motion.root_translation, motion.fps, motion.contacts, motion.name)
+    out._positions = P
     return out
 
 

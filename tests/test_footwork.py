@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 
 from engine import metrics as M
+from engine.audio import analyze
 from engine.checkpoint import DEFAULT_MODEL, load_model
-from engine.footwork import (LEG_CLEAR, anchor_root, feet_on_floor, foot_flags, leg_clearance, plant_feet,
-                             rest_on_floor, separate_shins, support_foot)
-from engine.generate import generate_from_conditioning
+from engine.footwork import (LEG_CLEAR, anchor_root, feet_on_floor, foot_flags, leg_clearance, lift_swings,
+                             plant_feet, rest_on_floor, separate_shins, support_foot)
+from engine.generate import generate_from_conditioning, music_conditioning
 from engine.motion import Motion, load_motion
 from engine.normalize import resample
-from engine.repair import _hermite, _lock_targets
+from engine import repair
+from engine.repair import STEP_LIFT, _hermite, _lock_targets
 from engine.rhythm import conditioning, motion_rhythm
 from engine.validate import validate
 from limb_sweeps import assert_taken_apart, sweep_into
@@ -107,6 +109,60 @@ def test_a_foot_leaving_its_pin_is_not_held_low_while_it_swings():
     (target, _), _ = _lock_targets(P, 30.0, intervals, np.ones((T, 4), dtype=bool), 0.0)[0]
     assert np.allclose(target[:10], target[0]) and np.allclose(target[30:], target[30])  # pinned
     assert (target[10:30, 2] >= ankle[10:30, 2] - 1e-12).all()
+
+
+def test_a_foot_moving_between_pins_lifts_and_one_set_down_in_place_does_not():
+    """A foot that slides flat from one pin to the next is skating: on its way it
+    clears the floor by STEP_LIFT at the middle, leaving and landing with no
+    vertical speed. A foot that stays where it was is not lifted."""
+    T = 30
+    P = np.zeros((T, 24, 3))
+    ankle = P[:, M.L_ANKLE]
+    ankle[:, 2] = 0.08
+    ankle[10:20, 0] = 0.03 * np.arange(1, 11)  # slides 30 cm flat between two contacts
+    ankle[20:, 0] = 0.3
+    intervals = [[(0, 9, np.inf), (20, 29, np.inf)], []]
+    (target, _), _ = _lock_targets(P, 30.0, intervals, np.ones((T, 4), dtype=bool), 0.0)[0]
+    lift = target[:, 2] - 0.08
+    assert lift[[9, 20]] == pytest.approx(0.0) and lift[14:16].max() == pytest.approx(STEP_LIFT, rel=0.05)
+    assert (lift[10:20] > 0).all() and abs(lift[10] - lift[9]) < 0.1 * STEP_LIFT  # no vertical snap
+    ankle[:, 0] = 0.0  # the same contacts, the foot never moving
+    (target, _), _ = _lock_targets(P, 30.0, intervals, np.ones((T, 4), dtype=bool), 0.0)[0]
+    assert np.allclose(target[:, 2], 0.08)
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no shipped model")
+def test_the_step_lift_takes_generated_feet_off_the_floor_between_pins(shared_data, monkeypatch):
+    """On a real song, the feet of the shipped model's dances skate far less often
+    with the step lift than without it (every style, two seeds)."""
+    model = load_model()
+    music = analyze(shared_data / "music" / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg", fps=30.0, end=40.0)
+    cond = music_conditioning(music)
+
+    def skating() -> int:
+        dances = [generate_from_conditioning(cond, style, seed, model).positions
+                  for style in model[2] for seed in (0, 1)]
+        return sum(M.foot_skate_steps(p, 30.0, ground=M.contact_ground(p))[0] for p in dances)
+
+    with_lift = skating()
+    monkeypatch.setattr(repair, "STEP_LIFT", 0.0)
+    assert with_lift <= 0.5 * skating()
+
+
+@pytest.mark.parametrize("take", [SALSA, "mocap/cmu_salsa/61_01_scaled.bvh.gz"])
+def test_a_free_foot_sliding_on_the_floor_is_lifted(shared_data, take):
+    """Real salsa slides its feet along the floor (13% of its contact steps skate):
+    lifted just clear of the contact band, the same feet travel the same way in the
+    air, the upper body is untouched and nothing spikes."""
+    motion = resample(load_motion(shared_data / take), 30.0).slice(0, 600)
+    out = lift_swings(motion)
+    skating = lambda p: M.foot_skate_steps(p, 30.0, ground=M.contact_ground(p))[0]  # noqa: E731
+    assert skating(out.positions) <= 0.3 * skating(motion.positions)
+    feet, upper = [M.L_ANKLE, M.R_ANKLE], [0, 3, 6, 9, 12, 15, 16, 17, 18, 19, 20, 21]
+    assert np.allclose(out.positions[:, feet, :2], motion.positions[:, feet, :2], atol=1e-6)
+    assert (out.positions[:, feet, 2] >= motion.positions[:, feet, 2] - 1e-6).all()
+    assert np.allclose(out.positions[:, upper], motion.positions[:, upper])
+    assert not validate(out).errors
 
 
 @pytest.mark.parametrize("take", [SALSA, "mocap/cmu_salsa/61_01_scaled.bvh.gz"])
