@@ -101,7 +101,8 @@ def _load_weights(generator: Generator, tensors: dict, path) -> None:
 
 def load_model(path=None, device="cpu"):
     """Generator (eval mode), normalisation stats, style names and metadata."""
-    tensors, meta = read_file(path or DEFAULT_MODEL)
+    path = path or DEFAULT_MODEL
+    tensors, meta = read_file(path)
     cfg = ModelConfig(**json.loads(meta["config"]))
     generator = Generator(cfg)
     _load_weights(generator, tensors, path)
