@@ -174,15 +174,15 @@ def _hermite(p0, m0, p1, m1, n: int) -> np.ndarray:
 STEP_LIFT = 0.02  # metres: a foot sliding from one pin to the next clears the floor by this
 
 
-def _step_arc(path: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+def _step_arc(path: np.ndarray, start: np.ndarray, end: np.ndarray, fps: float) -> np.ndarray:
     """(n,) the least ankle height along ``path`` (n, 3), the ankle's way between
-    ``start`` and ``end`` (the frames either side): where it would move faster than
-    a skate (metrics.SKATE_SPEED) it lifts, by STEP_LIFT at the middle of a
+    ``start`` and ``end`` (the frames either side, at ``fps``): where it would move
+    faster than a skate (metrics.SKATE_SPEED) it lifts, by STEP_LIFT at the middle of a
     squared-sine arc between the two ends' heights (leaving and landing with no
     vertical speed), so a step does not slide along the floor."""
     u = np.arange(1, len(path) + 1) / (len(path) + 1)
     way = np.concatenate([start[None], path, end[None]])[:, :2]
-    fast = np.linalg.norm(np.diff(way, axis=0), axis=1).max() > M.SKATE_SPEED
+    fast = np.linalg.norm(np.diff(way, axis=0), axis=1).max() * fps > M.SKATE_SPEED * M.SKATE_FPS
     return start[2] + (end[2] - start[2]) * u + (STEP_LIFT if fast else 0.0) * np.sin(np.pi * u) ** 2
 
 
@@ -236,7 +236,7 @@ def _lock_targets(P, fps, intervals, contacts, min_slide: float, release=None):
                 # moves across: a swing is never lowered past the ends' shifts
                 curve[:, 2] = np.maximum(curve[:, 2], min(p0[2], p1[2]))
                 if lo >= 0 and hi < T:
-                    arc = _step_arc(ankle[lo + 1:hi] + curve, ankle[lo] + shift[lo], ankle[hi] + shift[hi])
+                    arc = _step_arc(ankle[lo + 1:hi] + curve, ankle[lo] + shift[lo], ankle[hi] + shift[hi], fps)
                     curve[:, 2] = np.maximum(curve[:, 2], arc - ankle[lo + 1:hi, 2])
                 shift[frames[keep]] = curve[keep]
                 weight[frames[keep]] = 1.0
