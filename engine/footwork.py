@@ -18,7 +18,8 @@ Five steps after decoding (engine.generate):
    arc), a move between two pins takes at least MIN_STEP_S, and a pin that would
    drive one leg through the other is let go around that moment.
 3. ``lift_swings``: a foot that is not pinned and moves along the floor faster than
-   a skate is raised just clear of it (a foot in motion is in the air).
+   a skate is raised just clear of it, its heel rising at the ends of the pins
+   beside (a foot in motion is in the air).
 4. ``separate_shins``: where the shins would pass through each other, the legs are
    moved apart sideways by two-bone IK, so a leg steps past the other.
 5. ``rest_on_floor``: the floor goes under the feet's resting level
@@ -170,13 +171,16 @@ def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
 
 
 SWING_CLEAR = 0.01  # metres above the floor's contact band that a sliding free foot is raised to
+LIFTED_OFF = 0.01  # metres: a pinned foot's heel raised more than this is no longer in contact
 
 
 def lift_swings(motion: Motion) -> Motion:
     """Where a foot that is not pinned moves across the floor faster than a skate
     (inside metrics' contact band: ankle and toe low), raise its ankle just clear of
-    the band by two-bone IK, in a smooth envelope that never falls below the need and
-    fades out towards the pins: a foot in motion is in the air, not sliding."""
+    the band by two-bone IK, in a smooth envelope that never falls below the need: a
+    foot in motion is in the air, not sliding. The envelope reaches into the ends of
+    neighbouring pins (the heel rises before the foot leaves and lands after it
+    arrives, straight up); frames lifted past LIFTED_OFF lose their contact flags."""
     if motion.frames < 3:
         return motion
     P = motion.positions
@@ -194,13 +198,17 @@ def lift_swings(motion: Motion) -> Motion:
                    & (speed * motion.fps > M.SKATE_SPEED * M.SKATE_FPS * scale))
         need = np.where(sliding, ankle_top + SWING_CLEAR * scale - ankle[:, 2], 0.0)
         lift = smooth_envelope(need, 2 * fade + 1, fade / 2.0, mode="constant")
-        lift *= 1.0 - _ease_around(pinned[:, f], motion.fps)
         targets.append(ankle + np.outer(lift, [0.0, 0.0, 1.0]))
         weights.append((lift > 1e-6).astype(float))
     if not any(w.any() for w in weights):
         return motion
     q, P = solve_legs(motion.rotations, motion.root_translation, P, targets, weights)
-    out = Motion(q, motion.root_translation, motion.fps, motion.contacts, motion.name)
+    contacts = motion.contacts
+    if contacts is not None:
+        contacts = np.array(contacts, dtype=bool)
+        for f, (target, ankle_j) in enumerate(zip(targets, (M.L_ANKLE, M.R_ANKLE))):
+            contacts[target[:, 2] - motion.positions[:, ankle_j, 2] > LIFTED_OFF * scale, 2 * f:2 * f + 2] = False
+    out = Motion(q, motion.root_translation, motion.fps, contacts, motion.name)
     out._positions = P
     return out
 

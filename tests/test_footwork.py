@@ -8,8 +8,8 @@ import pytest
 from engine import metrics as M
 from engine.audio import analyze
 from engine.checkpoint import DEFAULT_MODEL, load_model
-from engine.footwork import (LEG_CLEAR, anchor_root, feet_on_floor, foot_flags, leg_clearance, lift_swings,
-                             plant_feet, rest_on_floor, separate_shins, support_foot)
+from engine.footwork import (LEG_CLEAR, LIFTED_OFF, anchor_root, feet_on_floor, foot_flags, leg_clearance,
+                             lift_swings, plant_feet, rest_on_floor, separate_shins, support_foot)
 from engine.generate import generate_from_conditioning, music_conditioning
 from engine.motion import Motion, load_motion
 from engine.normalize import resample
@@ -163,6 +163,12 @@ def test_a_free_foot_sliding_on_the_floor_is_lifted(shared_data, take):
     assert (out.positions[:, feet, 2] >= motion.positions[:, feet, 2] - 1e-6).all()
     assert np.allclose(out.positions[:, upper], motion.positions[:, upper])
     assert not validate(out).errors
+    # after pinning, a pin's heel may rise at its ends; a foot lifted off loses its flags
+    planted = plant_feet(motion)
+    lifted = lift_swings(planted)
+    rise = lifted.positions[:, feet, 2] - planted.positions[:, feet, 2]
+    assert (rise > 0.02).any() and not (lifted.contacts[:, [0, 2]] & (rise > LIFTED_OFF)).any()
+    assert (lifted.contacts <= planted.contacts).all()
 
 
 @pytest.mark.parametrize("take", [SALSA, "mocap/cmu_salsa/61_01_scaled.bvh.gz"])
