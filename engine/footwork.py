@@ -186,28 +186,29 @@ def lift_swings(motion: Motion) -> Motion:
     P = motion.positions
     scale = REST_HEIGHT / M.REFERENCE_HEIGHT
     ground = M.contact_ground(P, REST_HEIGHT)
-    ankle_top, toe_top = ground + M.CONTACT_HEIGHTS[:2] * scale
+    low = M.low_joints(P, scale, ground)
+    ankle_top = ground + M.CONTACT_HEIGHTS[0] * scale
     pinned = (np.zeros((motion.frames, 2), dtype=bool) if motion.contacts is None
               else np.asarray(motion.contacts, dtype=bool)[:, [0, 2]])
     fade = fade_frames(motion.fps)
-    targets, weights = [], []
+    targets, lifts = [], []
     for f, (ankle_j, toe_j) in enumerate(((M.L_ANKLE, M.L_TOE), (M.R_ANKLE, M.R_TOE))):
         ankle = P[:, ankle_j]
         speed = np.linalg.norm(np.gradient(P[:, [ankle_j, toe_j], :2], axis=0), axis=-1).min(1)
-        sliding = ((ankle[:, 2] <= ankle_top) & (P[:, toe_j, 2] <= toe_top) & ~pinned[:, f]
+        sliding = (low[:, 2 * f] & low[:, 2 * f + 1] & ~pinned[:, f]
                    & (speed * motion.fps > M.SKATE_SPEED * M.SKATE_FPS * scale))
         need = np.where(sliding, ankle_top + SWING_CLEAR * scale - ankle[:, 2], 0.0)
-        lift = smooth_envelope(need, 2 * fade + 1, fade / 2.0, mode="constant")
-        targets.append(ankle + np.outer(lift, [0.0, 0.0, 1.0]))
-        weights.append((lift > 1e-6).astype(float))
-    if not any(w.any() for w in weights):
+        lifts.append(smooth_envelope(need, 2 * fade + 1, fade / 2.0, mode="constant"))
+        targets.append(ankle + np.outer(lifts[-1], [0.0, 0.0, 1.0]))
+    if not any((lift > 1e-6).any() for lift in lifts):
         return motion
-    q, P = solve_legs(motion.rotations, motion.root_translation, P, targets, weights)
+    q, P = solve_legs(motion.rotations, motion.root_translation, P, targets,
+                      [(lift > 1e-6).astype(float) for lift in lifts])
     contacts = motion.contacts
     if contacts is not None:
         contacts = np.array(contacts, dtype=bool)
-        for f, (target, ankle_j) in enumerate(zip(targets, (M.L_ANKLE, M.R_ANKLE))):
-            contacts[target[:, 2] - motion.positions[:, ankle_j, 2] > LIFTED_OFF * scale, 2 * f:2 * f + 2] = False
+        for f, lift in enumerate(lifts):
+            contacts[lift > LIFTED_OFF * scale, 2 * f:2 * f + 2] = False
     out = Motion(q, motion.root_translation, motion.fps, contacts, motion.name)
     out._positions = P
     return out

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from engine import metrics as M
+from engine import repair
 from engine.audio import analyze
 from engine.checkpoint import DEFAULT_MODEL, load_model
 from engine.footwork import (LEG_CLEAR, LIFTED_OFF, anchor_root, feet_on_floor, foot_flags, leg_clearance,
@@ -13,7 +14,6 @@ from engine.footwork import (LEG_CLEAR, LIFTED_OFF, anchor_root, feet_on_floor, 
 from engine.generate import generate_from_conditioning, music_conditioning
 from engine.motion import Motion, load_motion
 from engine.normalize import resample
-from engine import repair
 from engine.repair import STEP_LIFT, _hermite, _lock_targets
 from engine.rhythm import conditioning, motion_rhythm
 from engine.validate import validate
