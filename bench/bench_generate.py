@@ -72,7 +72,7 @@ def main() -> int:
     device = pick_device(args.device)
     model = load_model(args.model, device)
     music = analyze(SONG)
-    cond = music_conditioning(music)
+    cond = music_conditioning(music, model, model[2][0])
     reps = int(np.ceil(args.minutes * 60 * 30 / len(cond)))
     long_cond = np.concatenate([cond] * reps)[: int(args.minutes * 60 * 30)]
     generate_from_conditioning(cond[:300], model[2][0], 0, model, device=device)  # warm-up

@@ -112,7 +112,7 @@ def evaluate(model_path, seeds: int, out_dir: Path, songs: list[Path], plot: boo
                                                   "unsynced_chance": [], "warped": [], "warped_chance": []}
         for i, song in enumerate(songs):
             mus, other = music[i], music[(i + 1) % len(songs)]
-            cond = music_conditioning(mus)
+            cond = music_conditioning(mus, model, style)
             for seed in range(seeds):
                 m = generate_from_conditioning(cond, style, seed, model, amplitude_curve(mus, 1.0))
                 u = crop(train[(i + seed) % len(train)], m.frames)

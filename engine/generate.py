@@ -2,7 +2,8 @@
 
 The music's rhythm (beat phase, beat pulse, energy, tempo) conditions the
 generator in one fully convolutional pass, so any length costs linear time
-and has no window seams. The music's arousal and the ``energy`` knob scale
+and has no window seams; the music's energy is first re-expressed as the
+style's own motion energy (engine.energy_map). The music's arousal and the ``energy`` knob scale
 movement amplitude around the style's composed pose, and the dance eases
 in from and out to that pose over half a second at each end. Then engine.footwork
 keeps the dancer on its mark and pins its feet over the predicted contacts, and
@@ -20,6 +21,7 @@ from engine import rotations as R
 from engine.arms import separate_arms
 from engine.audio import beat_phase_curve, onehot
 from engine.checkpoint import load_model
+from engine.energy_map import as_motion_energy
 from engine.errors import ChoreoError
 from engine.features import features_to_motion
 from engine.footwork import anchor_root, lift_swings, plant_feet, rest_on_floor, separate_shins
@@ -62,9 +64,26 @@ def fold_tempo(music):
     return fold_tempo(folded)
 
 
-def music_conditioning(music) -> np.ndarray:
-    """The generator's per-frame conditioning for analysed music (fast tempos folded)."""
-    return conditioning(fold_tempo(music))
+def music_conditioning(music, model=None, style: str | None = None) -> np.ndarray:
+    """The generator's per-frame conditioning for analysed music (fast tempos folded).
+
+    Given a model and one of its styles, the music's energy is re-expressed as that
+    style's motion energy (engine.energy_map) when the model file carries the reference.
+    """
+    cond = conditioning(fold_tempo(music))
+    if model is None or style is None or "energy_quantiles" not in model[1]:
+        return cond
+    sid, stats = style_index(model, style), model[1]
+    return as_motion_energy(cond, stats["energy_quantiles"][sid].cpu().numpy(),
+                            stats["energy_beat_dip"][sid].cpu().numpy(), music.fps)
+
+
+def style_index(model, style: str) -> int:
+    """The style's index in the model, or a clear error listing the available ones."""
+    styles = model[2]
+    if style not in styles:
+        raise ChoreoError(f"unknown style {style!r}; available styles: {', '.join(styles)}")
+    return styles.index(style)
 
 
 def amplitude_curve(music, energy: float) -> np.ndarray:
@@ -88,12 +107,10 @@ def _blend_towards(motion: Motion, pose: np.ndarray, weight: np.ndarray) -> Moti
 def generate_from_conditioning(cond: np.ndarray, style: str, seed: int, model, amplitude=None,
                                device: str = "cpu") -> Motion:
     """Run the generator on per-frame conditioning (T, C) and decode a Motion."""
-    generator, stats, styles, _ = model
-    if style not in styles:
-        raise ChoreoError(f"unknown style {style!r}; available styles: {', '.join(styles)}")
+    generator, stats, _, _ = model
+    sid = style_index(model, style)
     if len(cond) < 1:
         raise ChoreoError("the time range is empty: nothing to generate")
-    sid = styles.index(style)
     rng = torch.Generator().manual_seed(int(seed))
     noise = torch.randn(1, generator.noise_length(len(cond)), generator.cfg.noise_dims, generator=rng)
     with torch.no_grad():
@@ -129,7 +146,7 @@ def generate_dance(audio_path, style: str = "salsa_lead", seed: int = 0, start=N
     music = analyze(audio_path, fps=FPS, start=start, end=end)
     report(0.5, "generating")
     model = load_model(model_path, device)
-    motion = generate_from_conditioning(music_conditioning(music), style, seed, model,
+    motion = generate_from_conditioning(music_conditioning(music, model, style), style, seed, model,
                                         amplitude_curve(music, energy), device)
     report(1.0, "done")
     return motion

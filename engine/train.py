@@ -23,6 +23,7 @@ from engine.augment import mirror_motion, time_stretch
 from engine.calibrate import style_gains
 from engine.checkpoint import load_generator, restore_training, save_model
 from engine.corpus import load_corpus
+from engine.energy_map import style_energy_reference
 from engine.features import ROOT_VELOCITY, joint_positions, motion_to_features
 from engine.model import POSE_FEATURES, Discriminator, Generator, ModelConfig
 from engine.rhythm import COND_DIM, conditioning, half_time, motion_rhythm
@@ -232,6 +233,7 @@ def train(data_dir, out, cfg: TrainConfig, styles_file=None, device="cpu", resum
     save(ckpt, True)
     stats["style_gain"] = style_gains((average, stats, data.styles, {}), data).to(device)
     log(f"amplitude gains per style: {dict(zip(data.styles, stats['style_gain'].tolist()))}")
+    stats.update({k: v.to(device) for k, v in style_energy_reference(data).items()})
     save(out, False)
     return step
 

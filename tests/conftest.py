@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,3 +19,13 @@ def shared_data() -> Path:
         if (path / "mocap").is_dir():
             return path
     pytest.skip(f"real data found neither at {SHARED_DATA} nor at {BUNDLED_DATA}")
+
+
+@pytest.fixture(scope="session")
+def tiny_data(shared_data, tmp_path_factory):
+    """Two real salsa takes (lead and follow) as a two-style training folder."""
+    root = tmp_path_factory.mktemp("mocap")
+    for style, take in (("lead", "60_05_scaled.bvh.gz"), ("follow", "61_05_scaled.bvh.gz")):
+        (root / style).mkdir()
+        shutil.copy(shared_data / "mocap" / "cmu_salsa" / take, root / style / take)
+    return root

@@ -137,10 +137,9 @@ def test_the_step_lift_takes_generated_feet_off_the_floor_between_pins(shared_da
     with the step lift than without it (every style, two seeds)."""
     model = load_model()
     music = analyze(shared_data / "music" / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg", fps=30.0, end=40.0)
-    cond = music_conditioning(music)
 
     def skating() -> int:
-        dances = [generate_from_conditioning(cond, style, seed, model).positions
+        dances = [generate_from_conditioning(music_conditioning(music, model, style), style, seed, model).positions
                   for style in model[2] for seed in (0, 1)]
         return sum(M.foot_skate_steps(p, 30.0, ground=M.contact_ground(p))[0] for p in dances)
 

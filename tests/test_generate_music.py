@@ -7,8 +7,7 @@ import pytest
 
 from engine.audio import analyze
 from engine.checkpoint import DEFAULT_MODEL, load_model
-from engine.generate import FPS, amplitude_curve, fold_tempo, generate_from_conditioning
-from engine.rhythm import conditioning
+from engine.generate import FPS, amplitude_curve, generate_from_conditioning, music_conditioning
 
 SUGAR_PLUM = "music/Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.hq.ogg"
 WINDOW = int(5 * FPS)
@@ -36,17 +35,17 @@ def test_calm_passages_move_less_than_loud_ones(sugar_plum, model):
     arousal = np.convolve(sugar_plum.arousal, np.ones(WINDOW) / WINDOW, mode="valid")
     calm, loud = int(arousal[:len(arousal) - WINDOW].argmin()), int(arousal.argmax())
     assert arousal[loud] - arousal[calm] > 0.2
-    cond = conditioning(fold_tempo(sugar_plum))
     amp = amplitude_curve(sugar_plum, 1.0)
     for style in model[2]:
+        cond = music_conditioning(sugar_plum, model, style)
         speed = np.mean([body_speed(generate_from_conditioning(cond, style, seed, model, amp))
                          for seed in range(3)], axis=0)
         assert speed[loud:loud + WINDOW].mean() > 1.15 * speed[calm:calm + WINDOW].mean(), style
 
 
 def test_energy_knob_scales_movement(sugar_plum, model):
-    cond = conditioning(fold_tempo(sugar_plum))
     for style in model[2]:
+        cond = music_conditioning(sugar_plum, model, style)
         soft = generate_from_conditioning(cond, style, 0, model, amplitude_curve(sugar_plum, 0.6))
         big = generate_from_conditioning(cond, style, 0, model, amplitude_curve(sugar_plum, 1.4))
         assert body_speed(big).mean() > 1.3 * body_speed(soft).mean(), style

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 import torch
@@ -108,16 +106,6 @@ def test_nan_guard(tmp_path):
         generate_from_conditioning(_cond(40), "a", 0, (generator, stats, styles, meta))
 
 
-@pytest.fixture(scope="module")
-def tiny_data(shared_data, tmp_path_factory):
-    """Two real salsa takes (lead and follow) as a two-style training folder."""
-    root = tmp_path_factory.mktemp("mocap")
-    for style, take in (("lead", "60_05_scaled.bvh.gz"), ("follow", "61_05_scaled.bvh.gz")):
-        (root / style).mkdir()
-        shutil.copy(shared_data / "mocap" / "cmu_salsa" / take, root / style / take)
-    return root
-
-
 def test_training_runs_resumes_and_is_deterministic(tiny_data, tmp_path):
     cfg = TrainConfig(steps=2, batch=4, width=16, save_every=1)
     a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
@@ -139,8 +127,9 @@ def test_training_runs_resumes_and_is_deterministic(tiny_data, tmp_path):
     assert train(tiny_data, b, cfg, **quiet) == 2
     wa, wb = load_model(a)[0].state_dict(), load_model(b)[0].state_dict()
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
-    gen, _, styles, meta = load_model(a)
+    gen, stats, styles, meta = load_model(a)
     assert styles == ["follow", "lead"] and meta["step"] == "2"
+    assert stats["energy_quantiles"].shape == (2, 101) and stats["energy_beat_dip"].shape == (2, 20)
     more = TrainConfig(steps=3, batch=4, width=16, save_every=1)
     assert train(tiny_data, a, more, resume=True, **quiet) == 3
     ablated = TrainConfig(steps=1, batch=4, width=16, sync=False, attention=False, structure=False)

@@ -180,7 +180,8 @@ def _generate(req: dict, music, seed: int, report) -> object:
         report(0.1, "loading the model")
         model = _load_model(req["model"], device)
         report(0.3, f"generating (seed {seed})")
-        return G.generate_from_conditioning(G.music_conditioning(music), req["style"], seed, model,
+        cond = G.music_conditioning(music, model, req["style"])
+        return G.generate_from_conditioning(cond, req["style"], seed, model,
                                             G.amplitude_curve(music, req["energy"]), device)
     return G.generate_dance(req["audio"], style=req["style"], seed=seed, start=req["start"],
                             end=req["end"], energy=req["energy"], device=req["device"],

@@ -1,0 +1,81 @@
+"""Music energy re-expressed as a style's motion energy (engine.energy_map), on real data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.audio import HOP, features_from_samples
+from engine.audio_io import load_audio
+from engine.checkpoint import DEFAULT_MODEL, load_model
+from engine.energy_map import ENERGY, PHASE_BINS, SMOOTH_S, as_motion_energy, style_energy_reference
+from engine.errors import ChoreoError
+from engine.generate import FPS, fold_tempo, music_conditioning
+from engine.rhythm import conditioning
+from engine.train import cached_training_set
+
+VIBE_ACE = "music/Kevin_MacLeod_-_Vibe_Ace.hq.ogg"
+shipped = pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no shipped model")
+
+
+@pytest.fixture(scope="module")
+def mixes(shared_data):
+    """40 s of a real song as mixed, and the same squashed into a loud, compressed master."""
+    y, _ = load_audio(shared_data / VIBE_ACE, 0.0, 40.0, sr=FPS * HOP)
+    y = y / np.abs(y).max()
+    loud = np.tanh(8.0 * y) / np.tanh(8.0)
+    return features_from_samples(y, FPS), features_from_samples(loud, FPS)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()
+
+
+def test_real_dancers_slow_down_on_their_beats(tiny_data):
+    ref = style_energy_reference(cached_training_set(tiny_data, log=lambda *_: None))
+    quantiles, dip = ref["energy_quantiles"].numpy(), ref["energy_beat_dip"].numpy()
+    assert quantiles.shape == (2, 101) and dip.shape == (2, PHASE_BINS)
+    assert np.all(np.diff(quantiles, axis=1) >= 0) and quantiles.min() >= 0 and quantiles.max() <= 1
+    on_beat = dip[:, [0, -1]].mean(1)
+    mid_beat = dip[:, PHASE_BINS // 2 - 2:PHASE_BINS // 2 + 2].mean(1)
+    assert np.all(on_beat < 0.95) and np.all(mid_beat > 0.98)
+
+
+@shipped
+def test_a_loud_master_dances_like_the_quiet_mix(mixes, model):
+    quiet, loud = (conditioning(fold_tempo(m)) for m in mixes)
+    assert loud[:, ENERGY].mean() > quiet[:, ENERGY].mean() + 0.15  # the raw RMS column
+    for style in model[2]:
+        a, b = (music_conditioning(m, model, style) for m in mixes)
+        reference = model[1]["energy_quantiles"][model[2].index(style)].numpy()
+        assert abs(a[:, ENERGY].mean() - b[:, ENERGY].mean()) < 0.03, style
+        assert abs(a[:, ENERGY].mean() - reference.mean()) < 0.05, style
+        np.testing.assert_array_equal(a[:, :ENERGY], conditioning(fold_tempo(mixes[0]))[:, :ENERGY])
+
+
+@shipped
+def test_quiet_passages_stay_the_quietest(mixes, model):
+    from scipy.ndimage import gaussian_filter1d
+
+    cond = conditioning(fold_tempo(mixes[0]))
+    sid = model[2].index("modern")
+    dip = model[1]["energy_beat_dip"][sid].numpy()
+    out = as_motion_energy(cond, model[1]["energy_quantiles"][sid].numpy(), dip, FPS)
+    phase = (np.arctan2(cond[:, 0], cond[:, 1]) / (2 * np.pi)) % 1.0
+    undipped = out[:, ENERGY] / dip[np.minimum((phase * PHASE_BINS).astype(int), PHASE_BINS - 1)]
+    order = np.argsort(gaussian_filter1d(cond[:, ENERGY].astype(float), SMOOTH_S * FPS), kind="stable")
+    order = order[out[order, ENERGY] < 1.0]  # not clipped at the top
+    assert len(order) > 0.9 * len(out) and np.all(np.diff(undipped[order]) > -1e-5)
+    silent = cond.copy()
+    silent[:, ENERGY] = 0.0
+    assert not as_motion_energy(silent, model[1]["energy_quantiles"][sid].numpy(), dip, FPS)[:, ENERGY].any()
+
+
+@shipped
+def test_styles_are_checked_and_older_model_files_keep_the_raw_energy(mixes, model):
+    with pytest.raises(ChoreoError, match="available styles: salsa_lead"):
+        music_conditioning(mixes[0], model, "tango")
+    generator, stats, styles, meta = model
+    older = (generator, {k: v for k, v in stats.items() if not k.startswith("energy_")}, styles, meta)
+    np.testing.assert_array_equal(music_conditioning(mixes[0], older, "pop"), conditioning(fold_tempo(mixes[0])))
