@@ -124,7 +124,7 @@ def evaluate(model_path, seeds: int, out_dir: Path, songs: list[Path], plot: boo
                 unsync.append(u.positions)
                 warped.append(w.positions)
                 if plot and seed == 0 and i == 0:
-                    plots.append(plot_timeline(out_dir, style, song.name, mus, m))
+                    plots.append(plot_timeline(out_dir, style, song.name, mus, m, cond))
                     plots.append(contact_sheet(out_dir, style, m, real[0]))
         real_pos = [r.positions for r in real]
         results[style] = {
@@ -146,7 +146,7 @@ def evaluate(model_path, seeds: int, out_dir: Path, songs: list[Path], plot: boo
             "songs": [song.name for song in songs]}
 
 
-def plot_timeline(out_dir: Path, style: str, song: str, mus, motion) -> str:
+def plot_timeline(out_dir: Path, style: str, song: str, mus, motion, cond) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -165,7 +165,8 @@ def plot_timeline(out_dir: Path, style: str, song: str, mus, motion) -> str:
             a.axvline(kb, color="tab:red", ymin=0.0, ymax=0.5)
     a.plot(t, rhythm.speed / rhythm.speed.max(), color="k", lw=1)
     a.set_title(f"{style} on {song[:30]}: music beats (blue), kinetic beats (red), joint speed")
-    b.plot(t, mus.rms[: motion.frames], label="music energy (RMS)")
+    b.plot(t, mus.rms[: motion.frames], label="music energy (RMS)", alpha=0.6)
+    b.plot(t, cond[: motion.frames, 3], label="as the style's motion energy (generator input)")
     b.plot(t, rhythm.energy, label="motion energy")
     b.legend(loc="upper right")
     b.set_xlim(0, span)
