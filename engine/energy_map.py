@@ -1,7 +1,9 @@
 """Music energy re-expressed as the dancer's own motion energy.
 
 The generator learnt its energy column from the motion itself: the dancer's
-smoothed joint speed over its 99th percentile (engine.rhythm). Music RMS, put in
+smoothed joint speed over its style's 99th percentile (engine.rhythm,
+engine.train.style_level_energy), so a fast take sits higher in it than a slow
+one. Music RMS, put in
 the same column, differs in two ways the generator never saw. Its level
 depends on how the track was mixed (loud, compressed songs sit near 1 for
 minutes, so a style dances near its takes' peak speed throughout), and it

@@ -12,7 +12,9 @@ Definitions (T frames at ``fps``; frame i is at time i / fps):
   smoothing, scaled to ``fps``).
 - **energy** (the analogue of ``MusicFeatures.rms``): the smoothed speed divided
   by its 99th percentile over the clip and clipped to [0, 1], exactly as
-  engine.audio normalises RMS (a still clip is all zeros).
+  engine.audio normalises RMS (a still clip is all zeros). The training set
+  rescales it by the style's 99th percentile instead
+  (engine.train.style_level_energy).
 - **kinematic beats**: strict local minima of the smoothed speed (Bailando's
   kinetic beats; here with central differences, so a minimum sits on its frame
   rather than half a frame early as in engine.metrics).

@@ -12,7 +12,7 @@ import copy
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ from engine.corpus import load_corpus
 from engine.energy_map import style_energy_reference
 from engine.features import ROOT_VELOCITY, joint_positions, motion_to_features
 from engine.model import POSE_FEATURES, Discriminator, Generator, ModelConfig
-from engine.rhythm import COND_DIM, conditioning, half_time, motion_rhythm
+from engine.rhythm import COND_DIM, ENERGY_PERCENTILE, STILL_SPEED, conditioning, half_time, motion_rhythm
 
 WINDOW = 128
 STRETCH_FACTORS = (0.8, 1.25)  # the takes pulse near 90 BPM; songs run faster
@@ -72,6 +72,7 @@ def _heading(feats: np.ndarray) -> np.ndarray:
 def build_training_set(data_dir, styles_file=None, augment=True, log=print) -> TrainingSet:
     corpus = load_corpus(data_dir, fps=30.0, styles_file=styles_file, log=log)
     out = TrainingSet([], [], [], [], corpus.styles)
+    rhythms = []
     for motion, style in zip(corpus.motions, corpus.style_ids):
         variants = [motion]
         if augment:
@@ -84,19 +85,37 @@ def build_training_set(data_dir, styles_file=None, augment=True, log=print) -> T
             rhythm = motion_rhythm(v)
             counts = [rhythm] + ([half_time(rhythm)] if augment and rhythm.tempo >= HALF_TIME_FROM_BPM else [])
             for r in counts:
+                rhythms.append(r)
                 out.feats.append(feats)
-                out.cond.append(conditioning(r))
                 out.heading.append(_heading(feats))
                 out.style.append(style)
+    out.cond = [conditioning(r) for r in style_level_energy(rhythms, out.style)]
     log(f"training set: {len(corpus.motions)} takes, {len(out.feats)} clips with augmentation, "
         f"{sum(len(f) for f in out.feats) / 30 / 60:.1f} min, styles {corpus.styles}")
+    return out
+
+
+def style_level_energy(rhythms: list, style: list[int]) -> list:
+    """The rhythms with their energy measured against their style's 99th-percentile
+    speed rather than each clip's own: a fast take then has more energy than a slow
+    one, so the generator can tell them apart (with a per-clip scale both span
+    [0, 1], and its speed losses could only fit the style's median level). At
+    generation the music's energy is mapped onto this distribution (engine.energy_map)."""
+    style = np.asarray(style)
+    out = list(rhythms)
+    for s in np.unique(style):
+        members = np.flatnonzero(style == s)
+        ref = np.percentile(np.concatenate([rhythms[i].speed for i in members]), ENERGY_PERCENTILE)
+        for i in members:
+            energy = np.clip(rhythms[i].speed / max(ref, STILL_SPEED), 0.0, 1.0).astype(np.float32)
+            out[i] = replace(rhythms[i], energy=energy)
     return out
 
 
 def cached_training_set(data_dir, styles_file=None, cache: Path | None = None, log=print) -> TrainingSet:
     """build_training_set, stored in ``cache`` (.npz, no pickle) and reused when
     the same folder and styles file are asked for again."""
-    key = f"{Path(data_dir).resolve()}|{styles_file}|{STRETCH_FACTORS}|{WINDOW}|contacts=metrics.planted|half>={HALF_TIME_FROM_BPM}"
+    key = f"{Path(data_dir).resolve()}|{styles_file}|{STRETCH_FACTORS}|{WINDOW}|contacts=metrics.planted|half>={HALF_TIME_FROM_BPM}|energy=style"
     if cache is not None and Path(cache).exists():
         with np.load(cache, allow_pickle=False) as z:
             if str(z["key"]) == key:

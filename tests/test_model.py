@@ -6,13 +6,17 @@ import numpy as np
 import pytest
 import torch
 
+from engine.augment import time_stretch
 from engine.checkpoint import load_model, read_file, restore_training, save_model
 from engine.cli import main
 from engine.errors import ChoreoError
 from engine.generate import generate_from_conditioning
 from engine.model import FEATURES, Discriminator, Generator, ModelConfig
-from engine.train import (HALF_TIME_FROM_BPM, WINDOW, Batches, TrainConfig, cached_training_set, train,
-                          update_average)
+from engine.motion import load_motion
+from engine.normalize import resample
+from engine.rhythm import motion_rhythm
+from engine.train import (HALF_TIME_FROM_BPM, WINDOW, Batches, TrainConfig, cached_training_set,
+                          style_level_energy, train, update_average)
 
 STYLES = ["a", "b"]
 
@@ -175,3 +179,20 @@ def test_moving_average_of_the_generator(tmp_path):
     restore_training(path, live2, Discriminator(cfg), {}, average2)
     assert all(torch.equal(a, b) for a, b in zip(average2.state_dict().values(), average.state_dict().values()))
     assert all(torch.equal(a, b) for a, b in zip(live2.state_dict().values(), live.state_dict().values()))
+
+
+def test_energy_is_measured_against_the_style_so_a_fast_take_has_more(shared_data):
+    """A take and the same take played 1.6x slower, in one style: the slow copy gets
+    less energy (a per-clip scale would give both the same [0, 1] range), and the
+    style's 99th-percentile speed maps to 1."""
+    take = resample(load_motion(shared_data / "mocap" / "cmu_salsa" / "61_05_scaled.bvh.gz"), 30.0)
+    fast = motion_rhythm(take)
+    slow = motion_rhythm(time_stretch(take, 1 / 1.6))
+    assert np.isclose(np.percentile(slow.energy, 99), 1.0, atol=0.02)  # per clip: same range
+    a, b = style_level_energy([fast, slow], [0, 0])
+    assert a.energy.max() == 1.0 and np.percentile(b.energy, 99) < 0.75
+    assert b.energy.mean() < 0.7 * a.energy.mean()
+    np.testing.assert_array_equal(a.speed, fast.speed)
+    alone = style_level_energy([fast, slow], [0, 1])  # each its own style: its own scale
+    assert np.isclose(np.percentile(alone[1].energy, 99), 1.0, atol=0.02)
+
