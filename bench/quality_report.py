@@ -12,6 +12,13 @@ defines them: real training takes laid on the song with no sync ("unsynced"),
 and the same takes beat-warped onto the song's beats ("warped",
 engine.sync.beat_warp). BAS is reported beside its chance level: the same
 motion scored against another song's beats.
+
+Div_k is judged per style, each style's generated clips against that style's
+held-out takes (both cut every second, normalised by the whole real set), as
+every other naturalness figure is. The pooled Div_k (all styles' clips
+together, in the distribution table) is not comparable with the real set's: the
+generated set holds each style equally, the real set is mostly salsa (its long
+takes), whose clips lie close together.
 """
 
 from __future__ import annotations
@@ -104,7 +111,7 @@ def evaluate(model_path, seeds: int, out_dir: Path, songs: list[Path], plot: boo
     styles = model[2]
     music = [analyze(song, fps=FPS) for song in songs]
     results, plots = {}, []
-    real_all, gen_all, unsync_all, warp_all = [], [], [], []
+    real_all, gen_all, unsync_all, warp_all, by_style = [], [], [], [], {}
     for style in styles:
         real = load_takes("heldout_styles.json", style)
         train = load_takes("shipped_styles.json", style)
@@ -132,11 +139,15 @@ def evaluate(model_path, seeds: int, out_dir: Path, songs: list[Path], plot: boo
             "real": naturalness(real_pos), "model": naturalness(gen),
             "unsynced": naturalness(unsync), "warped": naturalness(warped),
         }
+        by_style[style] = (gen, real_pos)
         real_all += real_pos
         gen_all += gen
         unsync_all += unsync
         warp_all += warped
     rk, rg = features(real_all, REFERENCE_STRIDE)
+    for style, (gen, real_pos) in by_style.items():
+        results[style]["div_k"] = {source: MF.diversity(features(pos, REFERENCE_STRIDE)[0], rk)
+                                   for source, pos in (("model", gen), ("real", real_pos))}
     dist = {}
     for name, pos in (("model", gen_all), ("unsynced", unsync_all), ("warped", warp_all), ("real", real_all)):
         k, g = features(pos)
@@ -236,6 +247,8 @@ def targets(res: dict) -> list[tuple[str, str, bool]]:
             (f"{style}: foot skate <= 10%", f"{m['foot_skate']:.3f} of {m['contact_steps']} steps",
              m["foot_skate"] <= 0.10),
             (f"{style}: bone lengths constant", f"{m['bone_var']:.1e}", m["bone_var"] < 1e-8),
+            (f"{style}: Div_k within 20% of real", f"{r['div_k']['model']:.2f} vs {r['div_k']['real']:.2f}",
+             _within(r["div_k"]["model"], r["div_k"]["real"], 0.20)),
         ]
     d = res["distribution"]
     for key in ("fid_k", "fid_g"):
@@ -243,8 +256,6 @@ def targets(res: dict) -> list[tuple[str, str, bool]]:
         rows.append((f"FID_{key[-1]} below both baselines",
                      f"{d['model'][key]:.1f} vs {d['unsynced'][key]:.1f} / {d['warped'][key]:.1f}",
                      d["model"][key] < base))
-    rows.append(("Div_k within 20% of real", f"{d['model']['div_k']:.2f} vs {d['real']['div_k']:.2f}",
-                 _within(d["model"]["div_k"], d["real"]["div_k"], 0.20)))
     return rows
 
 
@@ -301,7 +312,8 @@ def _set_tables(res: dict) -> list[str]:
                          f"{n['beat_rate']:.2f} | {n['jitter']:.1f} | {n['pfc']:.3f} | "
                          f"{n['foot_skate']:.3f} | {n['bone_var']:.1e} | {n['validator_errors']:.1f} |")
     lines += ["", "### Distribution (AIST++ features, Bailando normalisation; disjoint 5 s clips against "
-              "held-out real takes cut every second; features constant over the real set left out)", "",
+              "held-out real takes cut every second; features constant over the real set left out; "
+              "the pooled Div_k is not a target, see the module docstring)", "",
               "| source | FID_k | FID_g | Div_k | Div_g |", "|---|---|---|---|---|"]
     for name, d in res["distribution"].items():
         lines.append(f"| {name} | {d['fid_k']:.2f} | {d['fid_g']:.2f} | {d['div_k']:.2f} | {d['div_g']:.2f} |")

@@ -39,7 +39,10 @@ from engine import validate as V
 from engine.motion import Motion
 from engine.rotations import quat_slerp
 
-FADE_S = 0.2  # a foot lock eases in and out over this
+# A foot lock eases in and out over this. At 0.2 s the knees and ankles of faster
+# dances spiked as their feet reached their pins (the salsa follow: 5.4 validator
+# errors per minute on the dev music against 0.9 at 0.4 s, skate 4.1% against 2.8%).
+FADE_S = 0.4
 POP_PASSES = 4
 POP_KINDS = ("acceleration", "jerk", "velocity")
 JUMP_SPREAD_S = 0.05  # half-width over which a one-way rotation jump is spread

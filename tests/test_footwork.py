@@ -27,9 +27,10 @@ def salsa(shared_data) -> Motion:
     return resample(load_motion(shared_data / SALSA), 30.0).slice(0, 600)
 
 
-def _slide_in_contact(motion: Motion, feet: np.ndarray, edge: int = 4) -> float:
+def _slide_in_contact(motion: Motion, feet: np.ndarray, edge: int | None = None) -> float:
     """Mean horizontal ankle speed (m/frame) inside the contact runs, their blend
-    edges left out."""
+    edges (by default two thirds of repair.FADE_S) left out."""
+    edge = 2 * repair.fade_frames(motion.fps) // 3 if edge is None else edge
     P = motion.positions
     speeds = []
     for f, ankle in enumerate((M.L_ANKLE, M.R_ANKLE)):
@@ -170,7 +171,7 @@ def test_a_free_foot_sliding_on_the_floor_is_lifted(shared_data, take):
     planted = plant_feet(motion)
     lifted = lift_swings(planted)
     rise = lifted.positions[:, feet, 2] - planted.positions[:, feet, 2]
-    assert (rise > 0.02).any() and not (lifted.contacts[:, [0, 2]] & (rise > LIFTED_OFF)).any()
+    assert (rise > LIFTED_OFF).any() and not (lifted.contacts[:, [0, 2]] & (rise > LIFTED_OFF)).any()
     assert (lifted.contacts <= planted.contacts).all()
 
 
@@ -256,9 +257,7 @@ def test_shipped_model_stays_on_its_mark_and_does_not_skate(salsa):
         m = generate_from_conditioning(cond, style, 1, model)
         assert m.contacts is not None and m.contacts.any(), style  # feet are planted
         feet = m.contacts[:, [0, 2]]
-        # 2.5 mm per frame: the faster salsa follow of the style-level energy slides
-        # 2.2 mm (its shared-song foot skate is 11%, docs/quality.md); the rest under 2
-        assert _slide_in_contact(m, feet) < 0.0025, style
+        assert _slide_in_contact(m, feet) < 0.002, style  # 2 mm per frame
         travel = np.linalg.norm(m.root_translation[:, :2] - m.root_translation[:1, :2], axis=-1)
         assert travel.max() < 2.0, style  # 20 s of dance within a couple of metres
         assert not [v for v in validate(m).find("ground") if v.severity != "info"], style
