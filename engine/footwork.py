@@ -17,9 +17,9 @@ Five steps after decoding (engine.generate):
    off the floor on its way if it moves faster than a skate (engine.repair's step
    arc), a move between two pins takes at least MIN_STEP_S, and a pin that would
    drive one leg through the other is let go around that moment.
-3. ``lift_swings``: a foot that is not pinned and moves along the floor faster than
-   a skate is raised just clear of it, its heel rising at the ends of the pins
-   beside (a foot in motion is in the air).
+3. ``lift_swings``: a foot that moves along the floor faster than a skate (free, or
+   flagged but let go) is raised just clear of it, its heel rising at the ends of
+   the pins beside (a foot in motion is in the air).
 4. ``separate_shins``: where the shins would pass through each other, the legs are
    moved apart sideways by two-bone IK, so a leg steps past the other.
 5. ``rest_on_floor``: the floor goes under the feet's resting level
@@ -175,12 +175,14 @@ LIFTED_OFF = 0.01  # metres: a pinned foot's heel raised more than this is no lo
 
 
 def lift_swings(motion: Motion) -> Motion:
-    """Where a foot that is not pinned moves across the floor faster than a skate
-    (inside metrics' contact band: ankle and toe low), raise its ankle just clear of
+    """Where a foot moves across the floor faster than a skate (inside metrics'
+    contact band: ankle and toe low), raise its ankle just clear of
     the band by two-bone IK, in a smooth envelope that never falls below the need: a
     foot in motion is in the air, not sliding. The envelope reaches into the ends of
     neighbouring pins (the heel rises before the foot leaves and lands after it
-    arrives, straight up); frames lifted past LIFTED_OFF lose their contact flags."""
+    arrives, straight up); frames lifted past LIFTED_OFF lose their contact flags.
+    A flagged foot counts too: one that moves is not held (its pin was let go where
+    the legs would cross, or the root outran it)."""
     if motion.frames < 3:
         return motion
     P = motion.positions
@@ -188,14 +190,12 @@ def lift_swings(motion: Motion) -> Motion:
     ground = M.contact_ground(P, REST_HEIGHT)
     low = M.low_joints(P, scale, ground)
     ankle_top = ground + M.CONTACT_HEIGHTS[0] * scale
-    pinned = (np.zeros((motion.frames, 2), dtype=bool) if motion.contacts is None
-              else np.asarray(motion.contacts, dtype=bool)[:, [0, 2]])
     fade = fade_frames(motion.fps)
     targets, lifts = [], []
     for f, (ankle_j, toe_j) in enumerate(((M.L_ANKLE, M.L_TOE), (M.R_ANKLE, M.R_TOE))):
         ankle = P[:, ankle_j]
         speed = np.linalg.norm(np.gradient(P[:, [ankle_j, toe_j], :2], axis=0), axis=-1).min(1)
-        sliding = (low[:, 2 * f] & low[:, 2 * f + 1] & ~pinned[:, f]
+        sliding = (low[:, 2 * f] & low[:, 2 * f + 1]
                    & (speed * motion.fps > M.SKATE_SPEED * M.SKATE_FPS * scale))
         need = np.where(sliding, ankle_top + SWING_CLEAR * scale - ankle[:, 2], 0.0)
         lifts.append(smooth_envelope(need, 2 * fade + 1, fade / 2.0, mode="constant"))

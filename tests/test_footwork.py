@@ -261,3 +261,18 @@ def test_shipped_model_stays_on_its_mark_and_does_not_skate(salsa):
         travel = np.linalg.norm(m.root_translation[:, :2] - m.root_translation[:1, :2], axis=-1)
         assert travel.max() < 2.0, style  # 20 s of dance within a couple of metres
         assert not [v for v in validate(m).find("ground") if v.severity != "info"], style
+
+
+def test_a_flagged_foot_that_slides_is_lifted_too(shared_data):
+    """A contact flag does not hold a foot: where a flagged foot moves across the
+    floor faster than a skate (its pin let go), it is lifted like a free one and
+    loses its flags there; where it stands still its flags stay."""
+    motion = resample(load_motion(shared_data / SALSA), 30.0).slice(0, 600)
+    flagged = Motion(motion.rotations, motion.root_translation, motion.fps,
+                     np.ones((motion.frames, 4), dtype=bool), motion.name)
+    out = lift_swings(flagged)
+    skating = lambda p: M.foot_skate_steps(p, 30.0, ground=M.contact_ground(p))[0]  # noqa: E731
+    assert skating(out.positions) <= 0.3 * skating(motion.positions)
+    rise = out.positions[:, [M.L_ANKLE, M.R_ANKLE], 2] - motion.positions[:, [M.L_ANKLE, M.R_ANKLE], 2]
+    assert not (out.contacts[:, [0, 2]] & (rise > LIFTED_OFF)).any()
+    assert out.contacts[:, [0, 2]].mean() > 0.5  # the standing frames keep theirs
