@@ -113,9 +113,11 @@ def joint_speed(positions, fps: float) -> np.ndarray:
     return np.linalg.norm(np.gradient(p, axis=0), axis=-1).mean(axis=1) * fps
 
 
-def normalise_energy(speed: np.ndarray) -> np.ndarray:
-    """Divide by the 99th percentile and clip to [0, 1] (engine.audio's RMS rule)."""
-    ref = np.percentile(speed, ENERGY_PERCENTILE) if len(speed) else 0.0
+def normalise_energy(speed: np.ndarray, ref: float | None = None) -> np.ndarray:
+    """Divide by ``ref`` (by default the 99th percentile of ``speed``, engine.audio's
+    RMS rule) and clip to [0, 1]; all zeros when ``ref`` is a still speed."""
+    if ref is None:
+        ref = np.percentile(speed, ENERGY_PERCENTILE) if len(speed) else 0.0
     if ref < STILL_SPEED:
         return np.zeros(len(speed), dtype=np.float32)
     return np.clip(speed / ref, 0.0, 1.0).astype(np.float32)

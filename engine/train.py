@@ -26,7 +26,8 @@ from engine.corpus import load_corpus
 from engine.energy_map import style_energy_reference
 from engine.features import ROOT_VELOCITY, joint_positions, motion_to_features
 from engine.model import POSE_FEATURES, Discriminator, Generator, ModelConfig
-from engine.rhythm import COND_DIM, ENERGY_PERCENTILE, STILL_SPEED, conditioning, half_time, motion_rhythm
+from engine.rhythm import (COND_DIM, ENERGY_PERCENTILE, conditioning, half_time, motion_rhythm,
+                           normalise_energy)
 
 WINDOW = 128
 STRETCH_FACTORS = (0.8, 1.25)  # the takes pulse near 90 BPM; songs run faster
@@ -107,8 +108,7 @@ def style_level_energy(rhythms: list, style: list[int]) -> list:
         members = np.flatnonzero(style == s)
         ref = np.percentile(np.concatenate([rhythms[i].speed for i in members]), ENERGY_PERCENTILE)
         for i in members:
-            energy = np.clip(rhythms[i].speed / max(ref, STILL_SPEED), 0.0, 1.0).astype(np.float32)
-            out[i] = replace(rhythms[i], energy=energy)
+            out[i] = replace(rhythms[i], energy=normalise_energy(rhythms[i].speed, ref))
     return out
 
 

@@ -27,6 +27,11 @@ def salsa(shared_data) -> Motion:
     return resample(load_motion(shared_data / SALSA), 30.0).slice(0, 600)
 
 
+def _skating(positions) -> int:
+    """Skating foot-steps, the floor at the motion's own resting foot level."""
+    return M.foot_skate_steps(positions, 30.0, ground=M.contact_ground(positions))[0]
+
+
 def _slide_in_contact(motion: Motion, feet: np.ndarray, edge: int | None = None) -> float:
     """Mean horizontal ankle speed (m/frame) inside the contact runs, their blend
     edges (by default two thirds of repair.FADE_S) left out."""
@@ -160,8 +165,7 @@ def test_a_free_foot_sliding_on_the_floor_is_lifted(shared_data, take):
     air, the upper body is untouched and nothing spikes."""
     motion = resample(load_motion(shared_data / take), 30.0).slice(0, 600)
     out = lift_swings(motion)
-    skating = lambda p: M.foot_skate_steps(p, 30.0, ground=M.contact_ground(p))[0]  # noqa: E731
-    assert skating(out.positions) <= 0.3 * skating(motion.positions)
+    assert _skating(out.positions) <= 0.3 * _skating(motion.positions)
     feet, upper = [M.L_ANKLE, M.R_ANKLE], [0, 3, 6, 9, 12, 15, 16, 17, 18, 19, 20, 21]
     assert np.allclose(out.positions[:, feet, :2], motion.positions[:, feet, :2], atol=1e-6)
     assert (out.positions[:, feet, 2] >= motion.positions[:, feet, 2] - 1e-6).all()
@@ -263,16 +267,14 @@ def test_shipped_model_stays_on_its_mark_and_does_not_skate(salsa):
         assert not [v for v in validate(m).find("ground") if v.severity != "info"], style
 
 
-def test_a_flagged_foot_that_slides_is_lifted_too(shared_data):
+def test_a_flagged_foot_that_slides_is_lifted_too(salsa):
     """A contact flag does not hold a foot: where a flagged foot moves across the
     floor faster than a skate (its pin let go), it is lifted like a free one and
     loses its flags there; where it stands still its flags stay."""
-    motion = resample(load_motion(shared_data / SALSA), 30.0).slice(0, 600)
-    flagged = Motion(motion.rotations, motion.root_translation, motion.fps,
-                     np.ones((motion.frames, 4), dtype=bool), motion.name)
+    flagged = Motion(salsa.rotations, salsa.root_translation, salsa.fps,
+                     np.ones((salsa.frames, 4), dtype=bool), salsa.name)
     out = lift_swings(flagged)
-    skating = lambda p: M.foot_skate_steps(p, 30.0, ground=M.contact_ground(p))[0]  # noqa: E731
-    assert skating(out.positions) <= 0.3 * skating(motion.positions)
-    rise = out.positions[:, [M.L_ANKLE, M.R_ANKLE], 2] - motion.positions[:, [M.L_ANKLE, M.R_ANKLE], 2]
+    assert _skating(out.positions) <= 0.3 * _skating(salsa.positions)
+    rise = out.positions[:, [M.L_ANKLE, M.R_ANKLE], 2] - salsa.positions[:, [M.L_ANKLE, M.R_ANKLE], 2]
     assert not (out.contacts[:, [0, 2]] & (rise > LIFTED_OFF)).any()
     assert out.contacts[:, [0, 2]].mean() > 0.5  # the standing frames keep theirs
