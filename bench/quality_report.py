@@ -18,7 +18,9 @@ held-out takes (both cut every second, normalised by the whole real set), as
 every other naturalness figure is. The pooled Div_k (all styles' clips
 together, in the distribution table) is not comparable with the real set's: the
 generated set holds each style equally, the real set is mostly salsa (its long
-takes), whose clips lie close together.
+takes), whose clips lie close together. Beside each style's target, its
+training takes' Div_k (all together, and within one take) shows how far the
+style's real range reaches: two held-out takes can be far narrower.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ CLIP_SECONDS = 5.0  # EDGE's clip length for FID and diversity
 # their covariance would be singular. The real reference set takes a 5 s clip every
 # second (129 clips); the sets scored against it keep EDGE's disjoint clips.
 REFERENCE_STRIDE = 1.0
+WITHIN_TAKE_FRAMES = int(8 * FPS)  # a take gives at least 4 clips to compare
 
 
 def load_takes(spec: str, style: str):
@@ -139,15 +142,18 @@ def evaluate(model_path, seeds: int, out_dir: Path, songs: list[Path], plot: boo
             "real": naturalness(real_pos), "model": naturalness(gen),
             "unsynced": naturalness(unsync), "warped": naturalness(warped),
         }
-        by_style[style] = (gen, real_pos)
+        by_style[style] = (gen, real_pos, [t.positions for t in train])
         real_all += real_pos
         gen_all += gen
         unsync_all += unsync
         warp_all += warped
     rk, rg = features(real_all, REFERENCE_STRIDE)
-    for style, (gen, real_pos) in by_style.items():
-        results[style]["div_k"] = {source: MF.diversity(features(pos, REFERENCE_STRIDE)[0], rk)
-                                   for source, pos in (("model", gen), ("real", real_pos))}
+    for style, (gen, real_pos, train_pos) in by_style.items():
+        div = {source: MF.diversity(features(pos, REFERENCE_STRIDE)[0], rk)
+               for source, pos in (("model", gen), ("real", real_pos), ("train", train_pos))}
+        div["train_within"] = float(np.mean([MF.diversity(features([p], REFERENCE_STRIDE)[0], rk)
+                                             for p in train_pos if len(p) >= WITHIN_TAKE_FRAMES]))
+        results[style]["div_k"] = div
     dist = {}
     for name, pos in (("model", gen_all), ("unsynced", unsync_all), ("warped", warp_all), ("real", real_all)):
         k, g = features(pos)
@@ -317,6 +323,15 @@ def _set_tables(res: dict) -> list[str]:
               "| source | FID_k | FID_g | Div_k | Div_g |", "|---|---|---|---|---|"]
     for name, d in res["distribution"].items():
         lines.append(f"| {name} | {d['fid_k']:.2f} | {d['fid_g']:.2f} | {d['div_k']:.2f} | {d['div_g']:.2f} |")
+    lines += ["", "### Div_k per style (5 s clips cut every second, normalised by the held-out real set)", "",
+              "The target compares the model with the held-out takes. The style's training takes show "
+              "how far its real range reaches: all of them together, and within one take (the mean over "
+              "takes of at least 8 s).", "",
+              "| style | model | held-out takes (target) | training takes | within one training take |",
+              "|---|---|---|---|---|"]
+    for style, r in res["styles"].items():
+        d = r["div_k"]
+        lines.append(f"| {style} | {d['model']:.2f} | {d['real']:.2f} | {d['train']:.2f} | {d['train_within']:.2f} |")
     return lines
 
 

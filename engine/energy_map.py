@@ -9,9 +9,10 @@ depends on how the track was mixed (loud, compressed songs sit near 1 for
 minutes, so a style dances near its takes' peak speed throughout), and it
 peaks on the beat, where a dancer's speed dips. So, per style, the music's
 envelope is smoothed to the beat's time scale (:data:`SMOOTH_S`), mapped by
-rank onto that style's training energy distribution (quiet passages stay the
-quietest, loud ones the loudest), and given the style's mean dip around its
-beats (energy over its own smoothed value, averaged by beat phase). Song-level
+rank onto that style's training energy smoothed the same way (quiet passages
+stay the quietest, loud ones the loudest), and given the style's dip around
+its beats: by beat phase, the takes' energy over their smoothed energy, as a
+ratio of sums, so the dip keeps the takes' mean level. Song-level
 loudness still scales the dance through engine.generate.amplitude_curve.
 
 The reference is measured from the training conditioning when a model is
@@ -39,19 +40,19 @@ def _phase_bins(cond: np.ndarray) -> np.ndarray:
 
 
 def style_energy_reference(data, fps: float = 30.0) -> dict[str, torch.Tensor]:
-    """Per style of an engine.train.TrainingSet: energy quantiles (S, 101) and the
-    mean energy over its smoothed value in each beat-phase bin (S, 20)."""
+    """Per style of an engine.train.TrainingSet: quantiles of the smoothed energy
+    (S, 101) and, in each beat-phase bin, the energy over its smoothed value (S, 20)."""
     quantiles, dips = [], []
     for s in range(len(data.styles)):
         conds = [np.asarray(c, np.float64) for c, st in zip(data.cond, data.style) if st == s]
-        quantiles.append(np.quantile(np.concatenate([c[:, ENERGY] for c in conds]), QUANTILES))
-        ratio, count = np.zeros(PHASE_BINS), np.zeros(PHASE_BINS)
-        for c in conds:
-            e = c[:, ENERGY]
+        smooth = [gaussian_filter1d(c[:, ENERGY], SMOOTH_S * fps) for c in conds]
+        quantiles.append(np.quantile(np.concatenate(smooth), QUANTILES))
+        energy, level = np.zeros(PHASE_BINS), np.zeros(PHASE_BINS)
+        for c, sm in zip(conds, smooth):
             bins = _phase_bins(c)
-            np.add.at(ratio, bins, e / (gaussian_filter1d(e, SMOOTH_S * fps) + 1e-3))
-            np.add.at(count, bins, 1.0)
-        dips.append(ratio / np.maximum(count, 1.0))
+            np.add.at(energy, bins, c[:, ENERGY])
+            np.add.at(level, bins, sm)
+        dips.append(energy / np.maximum(level, 1e-9))
     return {"energy_quantiles": torch.tensor(np.array(quantiles), dtype=torch.float32),
             "energy_beat_dip": torch.tensor(np.array(dips), dtype=torch.float32)}
 
