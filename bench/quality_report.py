@@ -83,9 +83,10 @@ def clips(positions: np.ndarray, stride_seconds: float = CLIP_SECONDS):
     return [positions[i:i + n] for i in range(0, len(positions) - n + 1, step)]
 
 
-def naturalness(positions_list):
+def naturalness(motions):
     """Mean speed, p90 speed, kinetic beat rate, jitter, PFC, foot skate, bone-length
-    variation and the constraint validator's errors per minute over a set.
+    variation and the constraint validator's errors per minute (every check, joint
+    limits on the rotations included) over a set of Motions.
 
     Foot skate pools the set's foot-steps (skating steps / contact steps over all of
     it; a dance with two contact steps would otherwise weigh as much as one with a
@@ -93,9 +94,10 @@ def naturalness(positions_list):
     level (metrics.contact_ground): generated and converted feet rest their ankle
     above the fixed 8 cm, which would see almost no contact."""
     rows, skating, steps = [], 0, 0
-    for p in positions_list:
+    for motion in motions:
+        p = motion.positions
         mean, p90 = M.joint_speed_stats(p, FPS)
-        errors = len(validate(positions=p, fps=FPS).errors) / (len(p) / FPS / 60)
+        errors = len(validate(motion).errors) / (len(p) / FPS / 60)
         rows.append([mean, p90, M.kinetic_beat_rate(p, FPS), M.jitter(p, FPS), M.pfc(p, FPS),
                      M.bone_length_variation(p), errors])
         slid, n = M.foot_skate_steps(p, FPS, ground=M.contact_ground(p))
@@ -135,23 +137,23 @@ def evaluate(model_path, seeds: int, out_dir: Path, songs: list[Path], plot: boo
                 for key, motion in (("model", m), ("unsynced", u), ("warped", w)):
                     bas[key].append(M.bas(motion.positions, FPS, mus.beats))
                     bas[key + "_chance"].append(M.bas(motion.positions, FPS, other.beats))
-                gen.append(m.positions)
-                unsync.append(u.positions)
-                warped.append(w.positions)
+                gen.append(m)
+                unsync.append(u)
+                warped.append(w)
                 if plot and seed == 0 and i == 0:
                     plots.append(plot_timeline(out_dir, style, song.name, mus, m, cond))
                     plots.append(contact_sheet(out_dir, style, m, real[0]))
-        real_pos = [r.positions for r in real]
         results[style] = {
             "bas": {k: float(np.nanmean(v)) for k, v in bas.items()},
-            "real": naturalness(real_pos), "model": naturalness(gen),
+            "real": naturalness(real), "model": naturalness(gen),
             "unsynced": naturalness(unsync), "warped": naturalness(warped),
         }
-        by_style[style] = (gen, real_pos, [t.positions for t in train])
+        real_pos, gen_pos = [r.positions for r in real], [g.positions for g in gen]
+        by_style[style] = (gen_pos, real_pos, [t.positions for t in train])
         real_all += real_pos
-        gen_all += gen
-        unsync_all += unsync
-        warp_all += warped
+        gen_all += gen_pos
+        unsync_all += [u.positions for u in unsync]
+        warp_all += [w.positions for w in warped]
     rk, rg = features(real_all, REFERENCE_STRIDE)
     for style, (gen, real_pos, train_pos) in by_style.items():
         div = {source: MF.diversity(features(pos, REFERENCE_STRIDE)[0], rk)
@@ -313,7 +315,7 @@ def _set_tables(res: dict) -> list[str]:
               "speeds in m/s, beat rate in kinetic beats per second, jitter in m/s³ at 30 fps, "
               "PFC per EDGE, foot skate as the share of all the set's contact steps that skate "
               "(contact heights from each motion's resting foot level, metrics.contact_ground), "
-              "validator errors per minute of dance (engine.validate)", "",
+              "validator errors per minute of dance (engine.validate, joint limits included)", "",
               "| style | source | speed mean | speed p90 | beat rate | jitter | PFC | foot skate | bone-length var "
               "| validator errors/min |",
               "|---|---|---|---|---|---|---|---|---|---|"]

@@ -4,7 +4,8 @@ The music's rhythm (beat phase, beat pulse, energy, tempo) conditions the
 generator in one fully convolutional pass, so any length costs linear time
 and has no window seams; the music's energy is first re-expressed as the
 style's own motion energy (engine.energy_map). The music's arousal and the ``energy`` knob scale
-movement amplitude around the style's composed pose, and the dance eases
+movement amplitude around the style's composed pose (every joint then pulled
+back inside its hard limit, engine.joint_limits), and the dance eases
 in from and out to that pose over half a second at each end. Then engine.footwork
 keeps the dancer on its mark and pins its feet over the predicted contacts, and
 engine.arms keeps the hands out of the legs.
@@ -17,6 +18,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from engine import joint_limits as JL
 from engine import rotations as R
 from engine.arms import separate_arms
 from engine.audio import beat_phase_curve, onehot
@@ -97,10 +99,13 @@ def amplitude_curve(music, energy: float) -> np.ndarray:
 
 def _blend_towards(motion: Motion, pose: np.ndarray, weight: np.ndarray) -> Motion:
     """Per frame, slerp local rotations (not the root) from ``pose`` (24,4) to
-    the motion by ``weight`` (0: the pose, 1: the motion, >1 exaggerates)."""
+    the motion by ``weight`` (0: the pose, 1: the motion, >1 exaggerates), then
+    pull every joint back inside its hard limit (engine.joint_limits): an
+    exaggerated elbow would otherwise fold through itself or bend backwards."""
     rot = R.quat_slerp(np.broadcast_to(pose, motion.rotations.shape), motion.rotations,
                        np.broadcast_to(weight[:, None], motion.rotations.shape[:2]))
     rot[:, 0] = motion.rotations[:, 0]  # keep the pelvis' facing and tilt
+    rot, _ = JL.clamp(rot, "error")
     return Motion(rot, motion.root_translation, motion.fps, motion.contacts, motion.name)
 
 

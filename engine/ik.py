@@ -100,21 +100,17 @@ def rotation_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     perp = np.cross(u, np.where(np.abs(u[..., :1]) < 0.9, [1.0, 0, 0], [0, 1.0, 0]))
     axis = np.where((sin < 1e-9)[..., None], perp, axis)
     axis, _ = _unit(axis)
-    angle = np.arctan2(sin, cos)
+    return axis_angle_matrix(axis, np.arctan2(sin, cos))
+
+
+def axis_angle_matrix(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotations by ``angle`` (radians) about unit ``axis`` (Rodrigues)."""
     x, y, z = np.moveaxis(axis, -1, 0)
     c, s = np.cos(angle), np.sin(angle)
     C = 1 - c
-    m = np.empty(axis.shape[:-1] + (3, 3))
-    m[..., 0, 0] = c + x * x * C
-    m[..., 0, 1] = x * y * C - z * s
-    m[..., 0, 2] = x * z * C + y * s
-    m[..., 1, 0] = y * x * C + z * s
-    m[..., 1, 1] = c + y * y * C
-    m[..., 1, 2] = y * z * C - x * s
-    m[..., 2, 0] = z * x * C - y * s
-    m[..., 2, 1] = z * y * C + x * s
-    m[..., 2, 2] = c + z * z * C
-    return m
+    return np.stack([np.stack([c + x * x * C, x * y * C - z * s, x * z * C + y * s], -1),
+                     np.stack([y * x * C + z * s, c + y * y * C, y * z * C - x * s], -1),
+                     np.stack([z * x * C - y * s, z * y * C + x * s, c + z * z * C], -1)], -2)
 
 
 def matrix_to_quat(m: np.ndarray) -> np.ndarray:
@@ -134,6 +130,30 @@ def matrix_to_quat(m: np.ndarray) -> np.ndarray:
     q = np.take_along_axis(cand, best[..., None, None], -2)[..., 0, :]
     q = q / np.linalg.norm(q, axis=-1, keepdims=True)
     return np.where(q[..., :1] < 0, -q, q)
+
+
+def _bend_twist(a, b, c, g) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Angle (about the thigh) from a leg's bend normal to the thigh's local X axis, how
+    firmly the knee bends (0: straight; 1: 17 degrees or more) and whether it bends to
+    the thigh's front (1) rather than behind or to the side (0)."""
+    u, _ = _unit(b - a)
+    n, sin = _unit(np.cross(u, c - b))
+    x = g[..., :, 0] - np.sum(g[..., :, 0] * u, -1, keepdims=True) * u
+    angle = np.arctan2(np.sum(np.cross(n, x) * u, -1), np.sum(n * x, -1))
+    bent = np.clip((sin / np.maximum(np.linalg.norm(c - b, axis=-1), EPS) - 0.1) / 0.2, 0.0, 1.0)
+    knee, _ = _unit((b - a) - np.sum((b - a) * _unit(c - a)[0], -1, keepdims=True) * _unit(c - a)[0])
+    forwards = np.clip(2.0 * np.sum(knee * (g @ KNEE_FRONT), -1), 0.0, 1.0)
+    return angle, bent, forwards
+
+
+def _hinge_twist(a, b, c, ga, b_new, c_new, ga_turned) -> np.ndarray:
+    """(..., 3, 3) twist about the new thigh that gives a knee bent to the front the same
+    bend angle to the thigh's X axis as before: a minimal turn of the thigh alone lets
+    the bend drift off the knee's hinge (a knee bent sideways) when the leg swings far."""
+    before, bent_before, forwards = _bend_twist(a, b, c, ga)
+    after, bent_after, _ = _bend_twist(a, b_new, c_new, ga_turned)
+    turn = np.angle(np.exp(1j * (before - after))) * np.minimum(bent_before, bent_after) * forwards
+    return axis_angle_matrix(_unit(b_new - a)[0], turn)
 
 
 def _world(local_q: np.ndarray, root: np.ndarray):
@@ -176,8 +196,11 @@ def solve_limb(local_q: np.ndarray, root: np.ndarray, limb: str, targets: np.nda
     b_new, c_new, ok = two_bone_ik(a, b, c, tgt, pole)
     reached[idx] = ok
     gp = global_rot[idx, SMPL_PARENTS[ja]]
-    # root joint: turn its bone minimally onto the new direction
+    # root joint: turn its bone minimally onto the new direction (a thigh then twists
+    # about it so that the knee keeps its bend about its hinge)
     turn_a = rotation_between(b - a, b_new - a)
+    if limb.endswith("_leg"):
+        turn_a = _hinge_twist(a, b, c, ga, b_new, c_new, turn_a @ ga) @ turn_a
     ga_new = turn_a @ ga
     # middle joint: its bone after the root's turn, then minimally onto the new one
     gb_moved = turn_a @ gb

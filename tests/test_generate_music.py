@@ -8,6 +8,7 @@ import pytest
 from engine.audio import analyze
 from engine.checkpoint import DEFAULT_MODEL, load_model
 from engine.generate import FPS, amplitude_curve, generate_from_conditioning, music_conditioning
+from engine.validate import validate
 
 SUGAR_PLUM = "music/Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.hq.ogg"
 WINDOW = int(5 * FPS)
@@ -49,3 +50,18 @@ def test_energy_knob_scales_movement(sugar_plum, model):
         soft = generate_from_conditioning(cond, style, 0, model, amplitude_curve(sugar_plum, 0.6))
         big = generate_from_conditioning(cond, style, 0, model, amplitude_curve(sugar_plum, 1.4))
         assert body_speed(big).mean() > 1.3 * body_speed(soft).mean(), style
+
+
+def test_exaggerated_movement_stays_inside_the_hard_joint_limits(sugar_plum, model):
+    """The energy knob and the style's gain scale rotations past the generator's own;
+    every joint is pulled back inside its hard limit, so an elbow never folds through
+    itself or bends backwards. (The legs are then moved by the footwork's IK, which
+    keeps its own knee rules: they are left out here.)"""
+    legs = ("hip", "knee", "ankle", "foot")
+    for style in model[2]:
+        cond = music_conditioning(sugar_plum, model, style)
+        for seed in range(2):
+            dance = generate_from_conditioning(cond, style, seed, model, amplitude_curve(sugar_plum, 1.4))
+            errors = [v for v in validate(dance, checks=["joint_limit"]).errors
+                      if not any(part in v.joint for part in legs)]
+            assert not errors, (style, seed, errors[0].message)
