@@ -110,9 +110,14 @@ def load_model(path=None, device="cpu"):
     return generator.to(device).eval(), stats, json.loads(meta["styles"]), meta
 
 
-def load_generator(path, generator: Generator) -> None:
-    """Load a model file's generator weights into ``generator`` (same config)."""
+def load_generator(path, generator: Generator, ablated: bool = False) -> None:
+    """Load a model file's generator weights into ``generator`` (same config). With
+    ``ablated`` the file may also hold layers this generator lacks (self-attention
+    switched off); every layer it has must still be in the file."""
     tensors, _ = read_file(path)
+    if ablated:
+        own = generator.state_dict()
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("G.") or k[2:] in own}
     _load_weights(generator, tensors, path)
 
 

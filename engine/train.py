@@ -221,7 +221,7 @@ def train(data_dir, out, cfg: TrainConfig, styles_file=None, device="cpu", resum
         step = restore_training(ckpt, G, D, {"g": opt_g, "d": opt_d}, average)
         log(f"resumed from {ckpt} at step {step}")
     elif init is not None:
-        load_generator(init, G)
+        load_generator(init, G, ablated=not cfg.attention)
         average.load_state_dict(G.state_dict())
         log(f"generator initialised from {init}")
     batches = Batches(data, cfg.batch, cfg.seed + step)

@@ -149,6 +149,12 @@ def test_fine_tuning_starts_from_a_model_file(tiny_data, tmp_path, capsys):
     wa, wb = load_model(base)[0].state_dict(), load_model(tuned)[0].state_dict()
     params = [k for k in wa if "running" not in k and "num_batches" not in k]
     assert all(torch.equal(wa[k], wb[k]) for k in params)  # no step taken: the base weights
+    # an ablation without self-attention starts from the full model's other layers
+    no_attention = TrainConfig(steps=1, batch=4, width=16, lr_g=0.0, average=1.0, attention=False)
+    train(tiny_data, tmp_path / "ablated.safetensors", no_attention, init=base, **quiet)
+    wc = load_model(tmp_path / "ablated.safetensors")[0].state_dict()
+    assert not [k for k in wc if k.startswith("attn.")] and [k for k in wa if k.startswith("attn.")]
+    assert all(torch.equal(wa[k], wc[k]) for k in params if k in wc)
     with pytest.raises(ChoreoError, match="does not match"):
         train(tiny_data, tmp_path / "wide.safetensors", TrainConfig(steps=1, batch=4, width=32),
               init=base, **quiet)

@@ -18,7 +18,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--resume", action="store_true", help="continue from OUT.ckpt if present")
     parser.add_argument("--init", help="model file whose generator starts the run (fine-tuning; "
-                                       "same width and number of styles)")
+                                       "same width and number of styles; with --no-attention its attention layers are left out)")
     parser.add_argument("--weight", action="append", default=[], metavar="LOSS=W",
                         help="override one loss weight, e.g. --weight rec=0.5 (repeatable)")
     parser.add_argument("--no-sync", action="store_true", help="ablation: no music-sync loss")
