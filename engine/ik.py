@@ -137,11 +137,12 @@ def _bend_twist(a, b, c, g) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     firmly the knee bends (0: straight; 1: 17 degrees or more) and whether it bends to
     the thigh's front (1) rather than behind or to the side (0)."""
     u, _ = _unit(b - a)
-    n, sin = _unit(np.cross(u, c - b))
+    n, sin = _unit(np.cross(u, _unit(c - b)[0]))
     x = g[..., :, 0] - np.sum(g[..., :, 0] * u, -1, keepdims=True) * u
     angle = np.arctan2(np.sum(np.cross(n, x) * u, -1), np.sum(n * x, -1))
-    bent = np.clip((sin / np.maximum(np.linalg.norm(c - b, axis=-1), EPS) - 0.1) / 0.2, 0.0, 1.0)
-    knee, _ = _unit((b - a) - np.sum((b - a) * _unit(c - a)[0], -1, keepdims=True) * _unit(c - a)[0])
+    bent = np.clip((sin - 0.1) / 0.2, 0.0, 1.0)
+    line, _ = _unit(c - a)
+    knee, _ = _unit((b - a) - np.sum((b - a) * line, -1, keepdims=True) * line)  # the knee's side of the line
     forwards = np.clip(2.0 * np.sum(knee * (g @ KNEE_FRONT), -1), 0.0, 1.0)
     return angle, bent, forwards
 

@@ -44,7 +44,7 @@ def test_real_dancers_slow_down_on_their_beats(tiny_data):
 
 def test_the_mapped_energy_keeps_the_dancers_level(tiny_data):
     """Mapped back onto its own takes' envelope, a style's energy keeps their mean:
-    the beat dip is a ratio of sums (a mean of per-frame ratios read ~6% low)."""
+    the beat dip is a ratio of sums (a mean of per-frame ratios read 2-6% low)."""
     data = cached_training_set(tiny_data, log=lambda *_: None)
     ref = style_energy_reference(data)
     for s in range(len(data.styles)):
