@@ -1,6 +1,6 @@
 """Generation-time footwork: keep the dancer on its mark and its planted feet still.
 
-Five steps after decoding (engine.generate):
+Six steps after decoding (engine.generate):
 
 1. ``anchor_root``: the generator integrates a predicted root velocity, and a small
    bias in it adds up to metres of drift over a song (a straight glide across the
@@ -20,9 +20,12 @@ Five steps after decoding (engine.generate):
 3. ``lift_swings``: a foot that moves along the floor faster than a skate (free, or
    flagged but let go) is raised just clear of it, its heel rising at the ends of
    the pins beside (a foot in motion is in the air).
-4. ``separate_shins``: where the shins would pass through each other, the legs are
+4. ``rise_heels``: where a pin keeps a foot flat under a knee bent far over it, the
+   ankle would bend up past its normal range; the foot turns down about its toe
+   instead (the heel rises, the legs follow by two-bone IK).
+5. ``separate_shins``: where the shins would pass through each other, the legs are
    moved apart sideways by two-bone IK, so a leg steps past the other.
-5. ``rest_on_floor``: the floor goes under the feet's resting level
+6. ``rest_on_floor``: the floor goes under the feet's resting level
    (engine.normalize.floor_offset), and the root is lifted smoothly wherever a
    joint would still sink into it past the validator's warning depth
    (engine.repair.lift_ground).
@@ -33,7 +36,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import binary_closing, binary_opening, gaussian_filter1d
 
+from engine import ik
+from engine import joint_limits as JL
 from engine import metrics as M
+from engine import rotations as R
 from engine import validate as V
 from engine.motion import Motion
 from engine.normalize import floor_offset, pelvis_left
@@ -267,6 +273,84 @@ def separate_shins(motion: Motion) -> Motion:
         q, P = solve_legs(q, root, P, targets, weights)
     out = Motion(q, root, motion.fps, motion.contacts, motion.name)
     out._positions = P
+    return out
+
+
+HEEL_RISE_ABOVE = 40.0  # degrees of ankle dorsiflexion kept at most (the validator warns past 45)
+HEEL_PASSES = 3  # the legs' IK tilts the shin a little on each pass
+TOE_NEAR, TOE_FREE = 0.10, 0.20  # metres (at 1.7 m): a foot turns about its toe up to the first
+# height of the toe above the floor, about its ankle from the second, blended between
+
+
+def _turn_feet_down(q: np.ndarray, root: np.ndarray, fps: float, ground: float) -> np.ndarray | None:
+    """One pass of rise_heels (``ground``: the motion's metrics.contact_ground): the new
+    local rotations, or None where no ankle bends past HEEL_RISE_ABOVE."""
+    fade = fade_frames(fps)
+    excess = np.stack([smooth_envelope(np.maximum(JL.fold_angle(q, f"{side}_ankle") - HEEL_RISE_ABOVE, 0.0),
+                                       2 * fade + 1, fade / 2.0, mode="constant") for side in "LR"], 1)
+    idx = np.flatnonzero((excess > 1e-6).any(1))
+    if not len(idx):
+        return None
+    P, G = V.forward_kinematics(q[idx], root[idx])
+    scale = REST_HEIGHT / M.REFERENCE_HEIGHT
+    toe_height = P[:, [M.L_TOE, M.R_TOE], 2] - ground
+    on_toe = np.clip((TOE_FREE - toe_height / scale) / (TOE_FREE - TOE_NEAR), 0.0, 1.0)  # (n, 2)
+    legs = ((JOINT["L_knee"], M.L_ANKLE, M.L_TOE), (JOINT["R_knee"], M.R_ANKLE, M.R_TOE))
+    turns, targets, weights = [], [], []
+    for f, (knee, ankle, toe) in enumerate(legs):
+        shin, foot = P[:, ankle] - P[:, knee], P[:, toe] - P[:, ankle]
+        axis = np.cross(shin, foot)
+        axis /= np.maximum(np.linalg.norm(axis, axis=-1, keepdims=True), 1e-12)
+        turn = ik.axis_angle_matrix(axis, -np.radians(excess[idx, f]))  # the foot towards the shin
+        raised = P[:, toe] + np.einsum("tij,tj->ti", turn, -foot)  # the ankle turned about the toe
+        turns.append(turn)
+        targets.append(P[:, ankle] + on_toe[:, f, None] * (raised - P[:, ankle]))
+        weights.append((excess[idx, f] > 1e-6).astype(float))
+    q_idx, _ = solve_legs(q[idx], root[idx], P, targets, weights)
+    _, G_new = V.forward_kinematics(q_idx, root[idx])
+    for f, (knee, ankle, _) in enumerate(legs):
+        on = weights[f] > 0
+        foot = turns[f][on] @ G[on, ankle]  # the foot's old world orientation, turned
+        q_idx[on, ankle] = ik.matrix_to_quat(np.swapaxes(G_new[on, knee], -1, -2) @ foot)
+    q = q.copy()
+    q[idx] = q_idx
+    return q
+
+
+def rise_heels(motion: Motion) -> Motion:
+    """Where an ankle bends up past HEEL_RISE_ABOVE (a knee bent far over a foot that a
+    pin keeps flat), turn the foot down by the excess, in a smooth envelope over it,
+    about the ball of the foot near the floor (the heel rises and the legs follow by
+    two-bone IK; the toe stays where it was, so it neither slides nor drops into the
+    floor) and about the ankle high in the air (TOE_NEAR, TOE_FREE). A heel raised
+    past LIFTED_OFF loses its ankle's contact flag (the toe keeps its). Where the
+    rise would bring the legs into each other, it is given back by halves until it
+    does not."""
+    if motion.frames < 3:
+        return motion
+    q, ground = motion.rotations, M.contact_ground(motion.positions, REST_HEIGHT)
+    for _ in range(HEEL_PASSES):
+        turned = _turn_feet_down(q, motion.root_translation, motion.fps, ground)
+        if turned is None:
+            break
+        q = turned
+    if q is motion.rotations:
+        return motion
+    before, keep = leg_clearance(motion.positions), np.zeros((motion.frames, 1))
+    for attempt in range(CLEAR_PASSES):  # the rise is given back by halves where it would cross the legs
+        out = Motion(R.quat_slerp(q, motion.rotations, keep), motion.root_translation, motion.fps,
+                     None, motion.name)
+        after = leg_clearance(out.positions)
+        crossed = (after < LEG_CLEAR) & (after < before)
+        if not crossed.any() or attempt == CLEAR_PASSES - 1:
+            break
+        keep = np.minimum(1.0, keep + 0.5 * _ease_around(crossed, motion.fps)[:, None])
+    if motion.contacts is not None:
+        contacts = np.array(motion.contacts, dtype=bool)
+        ankles = [M.L_ANKLE, M.R_ANKLE]
+        rise = out.positions[:, ankles, 2] - motion.positions[:, ankles, 2]
+        contacts[:, [0, 2]] &= rise <= LIFTED_OFF * REST_HEIGHT / M.REFERENCE_HEIGHT
+        out.contacts = contacts
     return out
 
 

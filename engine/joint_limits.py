@@ -351,6 +351,12 @@ def _fold(q: np.ndarray, key: str) -> np.ndarray:
     return np.degrees(np.arccos(cos)) - _rest_fold(key)
 
 
+def fold_angle(rotations: np.ndarray, joint: str) -> np.ndarray:
+    """(T,) ``joint``'s fold angle in degrees (ankle dorsiflexion), as ``measure`` gives
+    it, from (T, 24, 4) local rotations alone: a fold ignores the parent's twist."""
+    return _fold(np.asarray(rotations, dtype=np.float64)[:, JOINT[joint]], joint)
+
+
 def _component(q: np.ndarray, swing: np.ndarray, twist: np.ndarray, check: Check) -> np.ndarray:
     """The checked angle in degrees, with the limit's sign and the side's mirror sign."""
     c = check.limit.component

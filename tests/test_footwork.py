@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.ndimage import binary_dilation
 
 from engine import metrics as M
 from engine import repair
 from engine.audio import analyze
 from engine.checkpoint import DEFAULT_MODEL, load_model
-from engine.footwork import (LEG_CLEAR, LIFTED_OFF, anchor_root, feet_on_floor, foot_flags, leg_clearance,
-                             lift_swings, plant_feet, rest_on_floor, separate_shins, support_foot)
+from engine import joint_limits as JL
+from engine.footwork import (HEEL_RISE_ABOVE, LEG_CLEAR, LIFTED_OFF, anchor_root, feet_on_floor, foot_flags,
+                             leg_clearance, lift_swings, plant_feet, rest_on_floor, rise_heels, separate_shins,
+                             support_foot)
 from engine.generate import generate_from_conditioning, music_conditioning
 from engine.motion import Motion, load_motion
 from engine.normalize import resample
@@ -278,3 +281,45 @@ def test_a_flagged_foot_that_slides_is_lifted_too(salsa):
     rise = out.positions[:, [M.L_ANKLE, M.R_ANKLE], 2] - salsa.positions[:, [M.L_ANKLE, M.R_ANKLE], 2]
     assert not (out.contacts[:, [0, 2]] & (rise > LIFTED_OFF)).any()
     assert out.contacts[:, [0, 2]].mean() > 0.5  # the standing frames keep theirs
+
+
+def _dorsiflexion(motion: Motion) -> np.ndarray:
+    angles = JL.measure(motion.rotations)
+    return np.maximum(angles["L_ankle.dorsiflexion"], angles["R_ankle.dorsiflexion"])
+
+
+def test_a_deep_plie_over_flat_feet_rises_onto_the_balls_of_the_feet(salsa):
+    """The real take's pelvis lowered 30 cm for two seconds with its ankles kept where
+    they were (two-bone IK, the feet flat): the ankles bend up to 70 deg. rise_heels
+    turns each foot down about its toe: no ankle past HEEL_RISE_ABOVE, the toes stay
+    where they were on the floor, the heels rise and lose their contact flags."""
+    dip = np.zeros(salsa.frames)
+    dip[200:230] = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, 30))
+    dip[230:290], dip[290:320] = 1.0, dip[200:230][::-1]
+    root = salsa.root_translation - np.outer(0.3 * dip, [0.0, 0.0, 1.0])
+    ankles = [salsa.positions[:, M.L_ANKLE], salsa.positions[:, M.R_ANKLE]]
+    q, _ = repair.solve_legs(salsa.rotations, root, Motion(salsa.rotations, root, 30.0).positions,
+                             ankles, [dip > 0, dip > 0])
+    contacts = np.zeros((salsa.frames, 4), dtype=bool)
+    contacts[230:290] = True
+    plie = Motion(q, root, 30.0, contacts)
+    assert _dorsiflexion(plie)[230:290].max() > 60
+    out = rise_heels(plie)
+    assert _dorsiflexion(out).max() < HEEL_RISE_ABOVE + 1
+    assert M.bone_length_variation(out.positions) < 1e-9
+    held = slice(230, 290)
+    for f, (ankle, toe) in enumerate(((M.L_ANKLE, M.L_TOE), (M.R_ANKLE, M.R_TOE))):
+        assert np.linalg.norm(out.positions[held, toe] - plie.positions[held, toe], axis=-1).max() < 0.005
+        rise = out.positions[held, ankle, 2] - plie.positions[held, ankle, 2]
+        assert rise.min() > 0.003
+        assert not out.contacts[held, 2 * f][rise > LIFTED_OFF].any()
+        assert out.contacts[held, 2 * f + 1].all()  # the ball of the foot stays down
+    # a second away from any ankle past the limit, nothing moves
+    far = ~binary_dilation(_dorsiflexion(plie) > HEEL_RISE_ABOVE, np.ones(61, dtype=bool))
+    assert far.sum() > 100
+    assert np.abs(out.positions[far] - plie.positions[far]).max() < 1e-3
+
+
+def test_ankles_inside_the_limit_are_left_alone():
+    upright = Motion(np.tile([1.0, 0.0, 0.0, 0.0], (30, 24, 1)), np.tile([0.0, 0.0, 0.95], (30, 1)), 30.0)
+    assert rise_heels(upright) is upright
