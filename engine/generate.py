@@ -8,7 +8,7 @@ movement amplitude around the style's composed pose (every joint then pulled
 back inside its hard limit, engine.joint_limits), and the dance eases
 in from and out to that pose over half a second at each end. Then engine.footwork
 keeps the dancer on its mark and pins its feet over the predicted contacts, and
-engine.arms keeps the hands out of the legs.
+engine.arms keeps the hands out of the legs, the trunk and each other.
 """
 
 from __future__ import annotations

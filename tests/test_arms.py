@@ -7,7 +7,7 @@ import numpy as np
 from engine import validate as V
 from engine.arms import PAIRS, separate_arms
 from engine.motion import load_motion
-from engine.normalize import resample
+from engine.normalize import pelvis_left, resample
 from engine.skeleton import JOINT
 from limb_sweeps import assert_taken_apart, sweep_into
 
@@ -24,6 +24,23 @@ def test_a_hand_sweeps_past_the_thigh_not_through_it(shared_data):
     assert_taken_apart(through, clear, PAIRS)
     legs = [JOINT[n] for n in ("pelvis", "L_hip", "L_knee", "L_ankle", "R_hip", "R_knee", "R_ankle")]
     assert np.allclose(clear.positions[:, legs], through.positions[:, legs])  # only the arm moves
+
+
+def test_a_hand_folded_into_the_chest_comes_out_in_front(shared_data):
+    """The left wrist of a real salsa take is swept onto the chest's axis (between
+    spine2 and spine3) for two seconds: the forearm goes through the trunk, until
+    separate_arms moves the wrist out of it, in front of the body."""
+    take = resample(load_motion(shared_data / "mocap/cmu_salsa/60_01_scaled.bvh.gz"), 30.0).slice(0, 600)
+    P = take.positions
+    chest = 0.5 * (P[:, JOINT["spine2"]] + P[:, JOINT["spine3"]])
+    through = sweep_into(take, "L_arm", JOINT["L_wrist"], chest)
+    clear = separate_arms(through)
+    assert_taken_apart(through, clear, PAIRS)
+    front = np.cross(pelvis_left(clear.positions), [0.0, 0.0, 1.0])
+    out = clear.positions[:, JOINT["L_wrist"]] - chest
+    assert (np.einsum("ti,ti->t", out, front)[300:320] > 0.05).all()  # in front of the chest
+    legs = [JOINT[n] for n in ("pelvis", "L_hip", "L_knee", "L_ankle", "R_hip", "R_knee", "R_ankle")]
+    assert np.allclose(clear.positions[:, legs], through.positions[:, legs])
 
 
 def test_arms_already_clear_are_left_alone(shared_data):
