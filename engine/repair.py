@@ -201,7 +201,9 @@ def _lock_targets(P, fps, intervals, contacts, min_slide: float, release=None):
     ankle's own velocity there cancelled, so the pinned foot lifts off and lands with
     continuous velocity (no snap), and never slides along the floor on its way
     (_step_arc). Gaps longer than two FADE_S windows return to the original path in
-    between."""
+    between. Where the foot goes free (before the first pin, after the last, within a
+    long gap) its weight eases to 0, so that it joins the body's path smoothly even
+    where lock_feet moves the root (the foot jumped by the root's move before)."""
     T = len(P)
     fade = fade_frames(fps)
     out = []
@@ -228,12 +230,13 @@ def _lock_targets(P, fps, intervals, contacts, min_slide: float, release=None):
             land = (shift[b], -vel[b]) if b is not None else None
             a = b - fade if a is None else a
             b = a + fade if b is None else b
-            pieces = [(a, b, leave or (zero, zero), land or (zero, zero))]
+            pieces = [(a, b, leave, land)]
             if leave and land and b - a > 2 * fade:
-                pieces = [(a, a + fade, leave, (zero, zero)), (b - fade, b, (zero, zero), land)]
-            for lo, hi, (p0, m0), (p1, m1) in pieces:
+                pieces = [(a, a + fade, leave, None), (b - fade, b, None, land)]
+            for lo, hi, start, end in pieces:
                 frames = np.arange(lo + 1, hi)
                 keep = (frames >= 0) & (frames < T)
+                (p0, m0), (p1, m1) = start or (zero, zero), end or (zero, zero)
                 curve = _hermite(p0, m0, p1, m1, hi - lo)
                 # cancelling the foot's own lift would hold it low while it already
                 # moves across: a swing is never lowered past the ends' shifts
@@ -242,7 +245,9 @@ def _lock_targets(P, fps, intervals, contacts, min_slide: float, release=None):
                     arc = _step_arc(ankle[lo + 1:hi] + curve, ankle[lo] + shift[lo], ankle[hi] + shift[hi], fps)
                     curve[:, 2] = np.maximum(curve[:, 2], arc - ankle[lo + 1:hi, 2])
                 shift[frames[keep]] = curve[keep]
-                weight[frames[keep]] = 1.0
+                ease = 0.5 + 0.5 * np.cos(np.pi * (frames - lo) / (hi - lo))  # 1 at lo, 0 at hi
+                ramp = ease if end is None else 1.0 - ease if start is None else np.ones_like(ease)
+                weight[frames[keep]] = ramp[keep]
         if release is not None:
             shift *= 1.0 - release[:, f, None]
         out.append((ankle + shift, weight))

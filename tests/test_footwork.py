@@ -323,3 +323,24 @@ def test_a_deep_plie_over_flat_feet_rises_onto_the_balls_of_the_feet(salsa):
 def test_ankles_inside_the_limit_are_left_alone():
     upright = Motion(np.tile([1.0, 0.0, 0.0, 0.0], (30, 24, 1)), np.tile([0.0, 0.0, 0.95], (30, 1)), 30.0)
     assert rise_heels(upright) is upright
+
+
+def test_a_foot_let_go_after_its_last_pin_joins_the_moved_body_smoothly(salsa):
+    """The left foot is pinned over frames 100-199 while the dancer glides 60 cm
+    away (frames 150-190): lock_feet moves the root where the leg cannot reach the
+    pin. After the pin the foot goes back to the body's path, which the root has
+    moved; the IK lets go of it gradually, so the ankle does not jump there (it
+    jumped 14 cm in one frame when the IK let go at once)."""
+    root = salsa.root_translation.copy()
+    glide = np.clip((np.arange(salsa.frames) - 150) / 40.0, 0, 1)
+    root[:, 0] += 0.6 * (3 * glide ** 2 - 2 * glide ** 3)
+    gliding = Motion(salsa.rotations, root, 30.0)
+    feet = np.zeros((salsa.frames, 2), dtype=bool)
+    feet[100:200, 0] = True
+    _, moved_root, _, P = repair.lock_feet(gliding.rotations, root, 30.0, 1.7, P=gliding.positions, feet=feet)
+    assert np.abs(moved_root - root).max() > 0.1  # the leg could not reach: the root moved
+    assert np.ptp(P[110:190, M.L_ANKLE], axis=0).max() < 0.03  # pinned
+    after = slice(195, 240)
+    accel = np.linalg.norm(np.diff(P[:, M.L_ANKLE], 2, axis=0), axis=-1)[after]
+    own = np.linalg.norm(np.diff(gliding.positions[:, M.L_ANKLE], 2, axis=0), axis=-1)[after]
+    assert accel.max() < 2 * own.max()
