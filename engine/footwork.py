@@ -1,6 +1,6 @@
 """Generation-time footwork: keep the dancer on its mark and its planted feet still.
 
-Six steps after decoding (engine.generate):
+Seven steps after decoding (engine.generate):
 
 1. ``anchor_root``: the generator integrates a predicted root velocity, and a small
    bias in it adds up to metres of drift over a song (a straight glide across the
@@ -25,7 +25,9 @@ Six steps after decoding (engine.generate):
    instead (the heel rises, the legs follow by two-bone IK).
 5. ``separate_shins``: where the shins would pass through each other, the legs are
    moved apart sideways by two-bone IK, so a leg steps past the other.
-6. ``rest_on_floor``: the floor goes under the feet's resting level
+6. ``swivel_knees``: where the thighs would pass through each other, each leg turns
+   about its hip-ankle line, knee outwards; the feet stay where they are.
+7. ``rest_on_floor``: the floor goes under the feet's resting level
    (engine.normalize.floor_offset), and the root is lifted smoothly wherever a
    joint would still sink into it past the validator's warning depth
    (engine.repair.lift_ground).
@@ -44,7 +46,7 @@ from engine import validate as V
 from engine.motion import Motion
 from engine.normalize import floor_offset, pelvis_left
 from engine.repair import fade_frames, lift_ground, lock_feet, smooth_envelope, solve_legs
-from engine.skeleton import JOINT, REST_HEIGHT
+from engine.skeleton import JOINT, REST_HEIGHT, SMPL_PARENTS
 
 DRIFT_SECONDS = 2.0  # sigma of the low-pass whose path is removed
 FLICKER_FRAMES = 2  # contact gaps and blips this short are cleaned
@@ -220,6 +222,75 @@ def lift_swings(motion: Motion) -> Motion:
     return out
 
 
+THIGH_CLEAR = 0.35  # thigh axes kept this fraction of their radii apart (the validator warns below 0.3)
+SWIVEL_MAX = np.radians(30.0)  # a leg is turned about its hip-ankle line at most this far
+THIGH_PASSES = 3
+
+
+def _legs_kept_apart(motion: Motion, q: np.ndarray) -> Motion:
+    """``motion`` with the new rotations ``q``, given back towards its own by halves
+    wherever they would bring the legs into each other (closer than LEG_CLEAR and than
+    they were). No contact flags."""
+    before, keep = leg_clearance(motion.positions), np.zeros((motion.frames, 1))
+    for attempt in range(CLEAR_PASSES):
+        out = Motion(R.quat_slerp(q, motion.rotations, keep), motion.root_translation, motion.fps,
+                     None, motion.name)
+        after = leg_clearance(out.positions)
+        crossed = (after < LEG_CLEAR) & (after < before)
+        if not crossed.any() or attempt == CLEAR_PASSES - 1:
+            break
+        keep = np.minimum(1.0, keep + 0.5 * _ease_around(crossed, motion.fps)[:, None])
+    return out
+
+
+def swivel_knees(motion: Motion) -> Motion:
+    """Where the thighs would pass through each other, turn each leg about the line
+    from its hip to its ankle, knee outwards (to the pelvis' side of that leg), until
+    their axes are THIGH_CLEAR apart, each leg taking half, in a smooth envelope: the
+    ankles and the feet stay exactly where they are, only the knees move. Where that
+    would bring the shins into each other, the turn is given back."""
+    if motion.frames < 3:
+        return motion
+    reach = V.CAPSULES["L_thigh"][2] + V.CAPSULES["R_thigh"][2]
+    fade = fade_frames(motion.fps)
+    q, root = motion.rotations, motion.root_translation
+    legs = (("L_hip", "L_knee", "L_ankle", 1.0), ("R_hip", "R_knee", "R_ankle", -1.0))
+    changed = False
+    for _ in range(THIGH_PASSES):
+        P, G = V.forward_kinematics(q, root)
+        close = V.capsule_ratios(P, 1.0, (("L_thigh", "R_thigh"),))[:, 0] < THIGH_CLEAR
+        if not close.any():
+            break
+        gap, s, t = V.segment_gap(P[:, JOINT["L_hip"]], P[:, JOINT["L_knee"]],
+                                  P[:, JOINT["R_hip"]], P[:, JOINT["R_knee"]])
+        need = np.where(close, np.maximum(THIGH_CLEAR * reach - np.linalg.norm(gap, axis=1), 0.0), 0.0)
+        left = pelvis_left(P)
+        q = q.copy()
+        for (hip, knee, ankle, side), lean in zip(legs, (s, t)):
+            h, k, a = JOINT[hip], JOINT[knee], JOINT[ankle]
+            axis = P[:, a] - P[:, h]
+            axis /= np.maximum(np.linalg.norm(axis, axis=1, keepdims=True), 1e-9)
+            offset = P[:, k] - P[:, h]
+            offset -= np.einsum("ti,ti->t", offset, axis)[:, None] * axis
+            out = np.einsum("ti,ti->t", np.cross(axis, offset), side * left)  # knee outwards per radian
+            angle = np.minimum(0.5 * need / np.maximum(np.abs(out) * np.maximum(lean, 0.5), 0.01), SWIVEL_MAX)
+            angle = smooth_envelope(angle, 2 * fade + 1, fade / 2.0, mode="constant") * np.sign(out)
+            on = np.abs(angle) > 1e-6
+            if not on.any():
+                continue
+            turn = ik.axis_angle_matrix(axis[on], angle[on])
+            parent = G[on, SMPL_PARENTS[h]]
+            tr = lambda m: np.swapaxes(m, -1, -2)  # noqa: E731
+            q[on, h] = ik.matrix_to_quat(tr(parent) @ turn @ G[on, h])
+            q[on, a] = ik.matrix_to_quat(tr(turn @ G[on, k]) @ G[on, a])  # the foot keeps its world orientation
+            changed = True
+    if not changed:
+        return motion
+    out = _legs_kept_apart(motion, q)
+    out.contacts = motion.contacts
+    return out
+
+
 SHIN_CLEAR = 0.35  # shin axes kept this fraction of their radii apart (the validator warns below 0.3)
 SHIN_MOVE_MAX = 0.08  # metres an ankle is moved aside at most
 SHIN_PASSES = 3
@@ -336,15 +407,7 @@ def rise_heels(motion: Motion) -> Motion:
         q = turned
     if q is motion.rotations:
         return motion
-    before, keep = leg_clearance(motion.positions), np.zeros((motion.frames, 1))
-    for attempt in range(CLEAR_PASSES):  # the rise is given back by halves where it would cross the legs
-        out = Motion(R.quat_slerp(q, motion.rotations, keep), motion.root_translation, motion.fps,
-                     None, motion.name)
-        after = leg_clearance(out.positions)
-        crossed = (after < LEG_CLEAR) & (after < before)
-        if not crossed.any() or attempt == CLEAR_PASSES - 1:
-            break
-        keep = np.minimum(1.0, keep + 0.5 * _ease_around(crossed, motion.fps)[:, None])
+    out = _legs_kept_apart(motion, q)
     if motion.contacts is not None:
         contacts = np.array(motion.contacts, dtype=bool)
         ankles = [M.L_ANKLE, M.R_ANKLE]

@@ -26,7 +26,8 @@ from engine.checkpoint import load_model
 from engine.energy_map import as_motion_energy
 from engine.errors import ChoreoError
 from engine.features import features_to_motion
-from engine.footwork import anchor_root, lift_swings, plant_feet, rest_on_floor, rise_heels, separate_shins
+from engine.footwork import (anchor_root, lift_swings, plant_feet, rest_on_floor, rise_heels, separate_shins,
+                             swivel_knees)
 from engine.motion import Motion
 from engine.rhythm import conditioning
 
@@ -134,8 +135,8 @@ def generate_from_conditioning(cond: np.ndarray, style: str, seed: int, model, a
         ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, ease))
         weight[:ease] *= ramp
         weight[-ease:] *= ramp[::-1]
-    return rest_on_floor(separate_arms(separate_shins(rise_heels(lift_swings(plant_feet(anchor_root(
-        _blend_towards(motion, composed, weight))))))))
+    return rest_on_floor(separate_arms(swivel_knees(separate_shins(rise_heels(lift_swings(plant_feet(anchor_root(
+        _blend_towards(motion, composed, weight)))))))))
 
 
 def generate_dance(audio_path, style: str = "salsa_lead", seed: int = 0, start=None, end=None,

@@ -7,14 +7,16 @@ import pytest
 from scipy.ndimage import binary_dilation
 
 from engine import metrics as M
+from engine import validate as V
 from engine import repair
 from engine.audio import analyze
 from engine.checkpoint import DEFAULT_MODEL, load_model
 from engine import joint_limits as JL
+from engine import generate
 from engine.footwork import (HEEL_RISE_ABOVE, LEG_CLEAR, LIFTED_OFF, anchor_root, feet_on_floor, foot_flags,
                              leg_clearance, lift_swings, plant_feet, rest_on_floor, rise_heels, separate_shins,
-                             support_foot)
-from engine.generate import generate_from_conditioning, music_conditioning
+                             support_foot, swivel_knees)
+from engine.generate import amplitude_curve, generate_from_conditioning, music_conditioning
 from engine.motion import Motion, load_motion
 from engine.normalize import resample
 from engine.repair import STEP_LIFT, _hermite, _lock_targets
@@ -344,3 +346,25 @@ def test_a_foot_let_go_after_its_last_pin_joins_the_moved_body_smoothly(salsa):
     accel = np.linalg.norm(np.diff(P[:, M.L_ANKLE], 2, axis=0), axis=-1)[after]
     own = np.linalg.norm(np.diff(gliding.positions[:, M.L_ANKLE], 2, axis=0), axis=-1)[after]
     assert accel.max() < 2 * own.max()
+
+
+def test_thighs_that_pass_through_each_other_are_swivelled_apart_on_planted_feet(shared_data, monkeypatch):
+    """The shipped follow, seed 1, on Vibe Ace, without swivel_knees: its left thigh
+    sinks into the right one (axes 2% of their radii apart, an error). Turning each
+    leg about its hip-ankle line takes them apart without moving an ankle or a toe."""
+    model = load_model()
+    music = analyze(shared_data / "music/Kevin_MacLeod_-_Vibe_Ace.hq.ogg", fps=30.0)
+    monkeypatch.setattr(generate, "swivel_knees", lambda motion: motion)
+    crossed = generate_from_conditioning(music_conditioning(music, model, "salsa_follow"), "salsa_follow", 1,
+                                         model, amplitude_curve(music, 1.0))
+    thighs = (("L_thigh", "R_thigh"),)
+    before = V.capsule_ratios(crossed.positions, 1.0, thighs)[:, 0]
+    assert before.min() < 0.03 and validate(crossed).find("self_penetration", "error")
+    apart = swivel_knees(crossed)
+    after = V.capsule_ratios(apart.positions, 1.0, thighs)[:, 0]
+    assert after.min() > 2 * before.min()
+    assert not validate(apart).find("self_penetration", "error")
+    feet = [M.L_ANKLE, M.R_ANKLE, M.L_TOE, M.R_TOE]
+    assert np.abs(apart.positions[:, feet] - crossed.positions[:, feet]).max() < 1e-9
+    assert M.bone_length_variation(apart.positions) < 1e-9
+    assert np.array_equal(apart.contacts, crossed.contacts)
