@@ -1,12 +1,13 @@
-"""Generation-time arm clearance: a hand brushes past the legs and the trunk, never
-through them.
+"""Generation-time arm clearance: a hand brushes past the legs, the trunk and the
+other arm, never through them.
 
 A generator that moves its arms freely sometimes swings a forearm through a thigh
-(hanging hands that sway inwards, a hand sweeping across the hips) or through the
-trunk (an arm folded across the chest). Where a forearm comes within ARM_CLEAR of a
-thigh, the torso or the chest (engine.validate's capsules, as a fraction of their
-summed radii), ``separate_arms`` moves that wrist out of it by two-bone IK on the
-arm, eased in and out, like engine.footwork.separate_shins does for the shins.
+(hanging hands that sway inwards, a hand sweeping across the hips), through the
+trunk (an arm folded across the chest) or through the other forearm. Where a
+forearm comes within ARM_CLEAR of one of those (engine.validate's capsules, as a
+fraction of their summed radii), ``separate_arms`` moves that wrist out of it by
+two-bone IK on the arm, eased in and out, like engine.footwork.separate_shins does
+for the shins.
 """
 
 from __future__ import annotations
