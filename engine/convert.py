@@ -10,6 +10,9 @@ CC_Base rig's rest has its legs pointing up). Where no second direction
 exists (wrists), the source joint's rotation times a rest alignment gives
 the twist. The result has SMPL's constant bone lengths. The root is scaled by the ratio of leg
 lengths, then the motion is put on the floor and turned to face -Y.
+
+Choreo's own SMPL-24 BVH (``engine generate --out X.bvh``) is read back as it was
+written (``as_written_smpl24``): its rotations are already SMPL's.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ SOURCE_MAPS = {
         "*_shoulder": "CC_Base_{S}_Upperarm", "*_elbow": "CC_Base_{S}_Forearm",
         "*_wrist": "CC_Base_{S}_Hand", "*_hand": "CC_Base_{S}_Mid1",
     }),
+    "smpl24": {name: name for name in S.SMPL_NAMES},  # Choreo's own BVH (engine generate --out X.bvh)
     "smpl22": _sided({  # the shared SMPL-22 rest skeleton's names
         "pelvis": "root", "spine1": "lowerback", "spine2": "upperback", "spine3": "chest",
         "neck": "lowerneck", "head": "upperneck",
@@ -271,7 +275,30 @@ def trim_start_snap(motion: Motion) -> Motion:
 def bvh_to_motion(path, fps: float | None = None) -> Motion:
     """Load a BVH file of a known skeleton as a normalised SMPL-24 Motion."""
     bvh = read_bvh(path, fps=fps)
-    _, mapping = choose_source_map(bvh.names)
+    source, mapping = choose_source_map(bvh.names)
+    name = Path(path).name.split(".")[0]
+    own = as_written_smpl24(bvh) if source == "smpl24" else None
+    if own is not None:  # already on the floor, as generated: read back as it was written
+        own.name = name
+        return own
     motion = trim_start_snap(level_feet(retarget_to_smpl(bvh, mapping)))
-    motion.name = Path(path).name.split(".")[0]
+    motion.name = name
     return normalize_floor_and_facing(motion)
+
+
+def as_written_smpl24(bvh: BvhMotion) -> Motion | None:
+    """Choreo's own SMPL-24 BVH (engine generate --out X.bvh) read back exactly: its
+    local rotations and root, Z-up, in metres. None where its rest skeleton is not
+    SMPL's up to scale (a re-export from another tool): that goes through
+    retarget_to_smpl like any other source."""
+    c = S.Y_UP_TO_Z_UP
+    order = [bvh.names.index(n) for n in S.SMPL_NAMES]
+    if not np.array_equal(np.asarray(bvh.parents)[order][1:], np.asarray(order)[S.SMPL_PARENTS[1:]]):
+        return None
+    offsets = np.asarray(bvh.offsets)[order] @ c.T
+    scale = S.LEG_LENGTH / np.linalg.norm(offsets[[S.JOINT["L_knee"], S.JOINT["L_ankle"]]], axis=1).sum()
+    if not np.allclose(offsets[1:] * scale, S.REST_OFFSETS[1:], atol=1e-4):
+        return None
+    local = c @ bvh.local_rotations[:, order] @ c.T
+    root = (offsets[0] + bvh.positions_channels[:, order[0]] @ c.T) * scale
+    return Motion.from_matrices(local, root, bvh.fps, name=Path(bvh.source).name)
