@@ -1,5 +1,5 @@
-"""Generation-time arm clearance: a hand brushes past the legs, the trunk and the
-other arm, never through them.
+"""Generation-time arm clean-up: a hand brushes past the legs, the trunk and the
+other arm, never through them, and an arm does not snap.
 
 A generator that moves its arms freely sometimes swings a forearm through a thigh
 (hanging hands that sway inwards, a hand sweeping across the hips), through the
@@ -7,7 +7,8 @@ trunk (an arm folded across the chest) or through the other forearm. Where a
 forearm comes within ARM_CLEAR of one of those (engine.validate's capsules, as a
 fraction of their summed radii), ``separate_arms`` moves that wrist out of it by
 two-bone IK on the arm, eased in and out, like engine.footwork.separate_shins does
-for the shins.
+for the shins. ``calm_arm_snaps`` then interpolates an arm across the frames where
+it would break the validator's acceleration or jerk error limit.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from engine import joint_limits as JL
 from engine import validate as V
 from engine.motion import Motion
 from engine.normalize import pelvis_left
-from engine.repair import fade_frames, smooth_envelope, solve_legs
-from engine.skeleton import JOINT
+from engine.repair import _interp_frames, fade_frames, smooth_envelope, solve_legs
+from engine.skeleton import JOINT, REST_HEIGHT
 
 ARM_CLEAR = 0.35  # forearm and body axes kept this fraction of their radii apart (warning: 0.3)
 ARM_MOVE_MAX = 0.12  # metres a wrist is moved at most
@@ -94,3 +95,38 @@ def separate_arms(motion: Motion) -> Motion:
     clamped, _ = JL.clamp(q, "error")  # a wrist moved out of the body can take its shoulder too far
     q[:, ARM_JOINTS] = clamped[:, ARM_JOINTS]
     return Motion(q, root, motion.fps, motion.contacts, motion.name)
+
+
+ARM_CHAINS = [[JOINT[f"{side}_{j}"] for j in ("collar", "shoulder", "elbow", "wrist", "hand")] for side in "LR"]
+SNAP_MARGIN = 2  # frames interpolated beyond each side of a snap
+SNAP_PASSES = 3
+
+
+def calm_arm_snaps(motion: Motion) -> Motion:
+    """Where a joint of an arm breaks the validator's acceleration or jerk error limit
+    (a snap in the generator's output, which the amplitude scaling exaggerates), that
+    arm's local rotations are interpolated across it, SNAP_MARGIN frames beyond each
+    side (engine.repair's pop fix on the arm's joints only: the body and the feet stay
+    as they are), then kept inside their hard limits."""
+    T = motion.frames
+    if T < 4 * SNAP_MARGIN:
+        return motion
+    q, root, P = motion.rotations.copy(), motion.root_translation, motion.positions
+    changed = False
+    for _ in range(SNAP_PASSES):
+        _, acc, jerk = V.dynamics(P, motion.fps, REST_HEIGHT)
+        bad = np.zeros(acc.shape, dtype=bool)
+        for kind, value in (("acceleration", acc), ("jerk", jerk)):
+            ref, _, error = V.DYNAMIC_FACTORS[kind]
+            bad |= value / ref > error
+        snaps = [(joints, V.runs(bad[:, joints].any(1))) for joints in ARM_CHAINS]
+        if not any(runs for _, runs in snaps):
+            break
+        for joints, runs in snaps:
+            for s, e in runs:
+                _interp_frames(q, root, max(0, s - SNAP_MARGIN), min(T - 1, e + SNAP_MARGIN), joints=joints)
+        changed = True
+        clamped, _ = JL.clamp(q, "error")  # the short way between two poses can bend an elbow backwards
+        q[:, ARM_JOINTS] = clamped[:, ARM_JOINTS]
+        P = V.forward_kinematics(q, root, False)[0]
+    return Motion(q, root, motion.fps, motion.contacts, motion.name) if changed else motion

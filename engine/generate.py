@@ -8,7 +8,8 @@ movement amplitude around the style's composed pose (every joint then pulled
 back inside its hard limit, engine.joint_limits), and the dance eases
 in from and out to that pose over half a second at each end. Then engine.footwork
 keeps the dancer on its mark and pins its feet over the predicted contacts, and
-engine.arms keeps the hands out of the legs, the trunk and each other.
+engine.arms keeps the hands out of the legs, the trunk and each other and
+calms an arm's snaps.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 
 from engine import joint_limits as JL
 from engine import rotations as R
-from engine.arms import separate_arms
+from engine.arms import calm_arm_snaps, separate_arms
 from engine.audio import beat_phase_curve, onehot
 from engine.checkpoint import load_model
 from engine.energy_map import as_motion_energy
@@ -135,8 +136,8 @@ def generate_from_conditioning(cond: np.ndarray, style: str, seed: int, model, a
         ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, ease))
         weight[:ease] *= ramp
         weight[-ease:] *= ramp[::-1]
-    return rest_on_floor(separate_arms(swivel_knees(separate_shins(rise_heels(lift_swings(plant_feet(anchor_root(
-        _blend_towards(motion, composed, weight)))))))))
+    return rest_on_floor(calm_arm_snaps(separate_arms(swivel_knees(separate_shins(rise_heels(lift_swings(plant_feet(
+        anchor_root(_blend_towards(motion, composed, weight))))))))))
 
 
 def generate_dance(audio_path, style: str = "salsa_lead", seed: int = 0, start=None, end=None,

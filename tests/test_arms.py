@@ -1,14 +1,16 @@
-"""Generation-time arm clearance (engine.arms) on a real take."""
+"""Generation-time arm clean-up (engine.arms) on a real take."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from engine import joint_limits as JL
 from engine import validate as V
-from engine.arms import PAIRS, separate_arms
-from engine.motion import load_motion
+from engine.arms import PAIRS, calm_arm_snaps, separate_arms
+from engine.motion import Motion, load_motion
 from engine.normalize import pelvis_left, resample
 from engine.skeleton import JOINT
+from engine.validate import validate
 from limb_sweeps import assert_taken_apart, sweep_into
 
 
@@ -47,3 +49,25 @@ def test_arms_already_clear_are_left_alone(shared_data):
     take = resample(load_motion(shared_data / "mocap/cmu_salsa/60_01_scaled.bvh.gz"), 30.0).slice(0, 300)
     assert (V.capsule_ratios(take.positions, 1.0, PAIRS) >= 0.35).all()  # the hands stay clear here
     assert np.array_equal(separate_arms(take).positions, take.positions)
+
+
+def test_an_arm_snap_is_interpolated_and_the_legs_are_left_alone(shared_data):
+    """A real take's right shoulder jumps 50 deg for two frames (a snap such as the
+    generator's output has, exaggerated): the validator's acceleration and jerk
+    errors go, only that arm's joints change, near the snap."""
+    take = resample(load_motion(shared_data / "mocap/cmu_salsa/60_01_scaled.bvh.gz"), 30.0).slice(0, 300)
+    q = take.rotations.copy()
+    kick = np.array([np.cos(np.radians(25)), 0.0, np.sin(np.radians(25)), 0.0])  # 50 deg about Y
+    q[150:152, JOINT["R_shoulder"]] = JL.qmul(np.broadcast_to(kick, (2, 4)), q[150:152, JOINT["R_shoulder"]])
+    snapped = Motion(q, take.root_translation, 30.0)
+    arm_errors = lambda m: [v for v in validate(m).errors  # noqa: E731
+                            if v.kind in ("acceleration", "jerk") and v.joint.startswith("R_")]
+    assert arm_errors(snapped)
+    calm = calm_arm_snaps(snapped)
+    assert not arm_errors(calm)
+    arm = [JOINT[f"R_{j}"] for j in ("collar", "shoulder", "elbow", "wrist", "hand")]
+    rest = [j for j in range(24) if j not in arm]
+    assert np.array_equal(calm.rotations[:, rest], snapped.rotations[:, rest])
+    assert np.array_equal(calm.root_translation, snapped.root_translation)
+    assert np.array_equal(calm.rotations[:140], snapped.rotations[:140])
+    assert np.array_equal(calm.rotations[162:], snapped.rotations[162:])
