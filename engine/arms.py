@@ -20,7 +20,7 @@ from engine import joint_limits as JL
 from engine import validate as V
 from engine.motion import Motion
 from engine.normalize import pelvis_left
-from engine.repair import _interp_frames, fade_frames, smooth_envelope, solve_legs
+from engine.repair import fade_frames, interp_frames, pop_joints, smooth_envelope, solve_legs
 from engine.skeleton import JOINT, REST_HEIGHT
 
 ARM_CLEAR = 0.35  # forearm and body axes kept this fraction of their radii apart (warning: 0.3)
@@ -92,9 +92,15 @@ def separate_arms(motion: Motion) -> Motion:
         q, P = solve_legs(q, root, P, targets, weights, limbs=("L_arm", "R_arm"))
     if q is motion.rotations:
         return motion
-    clamped, _ = JL.clamp(q, "error")  # a wrist moved out of the body can take its shoulder too far
-    q[:, ARM_JOINTS] = clamped[:, ARM_JOINTS]
+    _arms_inside_limits(q)  # a wrist moved out of the body can take its shoulder too far
     return Motion(q, root, motion.fps, motion.contacts, motion.name)
+
+
+def _arms_inside_limits(q: np.ndarray) -> None:
+    """The arm joints of local rotations ``q`` (in place) pulled inside their hard
+    limits (engine.joint_limits); the rest of the body is left as it is."""
+    clamped, _ = JL.clamp(q, "error")
+    q[:, ARM_JOINTS] = clamped[:, ARM_JOINTS]
 
 
 ARM_CHAINS = [[JOINT[f"{side}_{j}"] for j in ("collar", "shoulder", "elbow", "wrist", "hand")] for side in "LR"]
@@ -114,19 +120,14 @@ def calm_arm_snaps(motion: Motion) -> Motion:
     q, root, P = motion.rotations.copy(), motion.root_translation, motion.positions
     changed = False
     for _ in range(SNAP_PASSES):
-        _, acc, jerk = V.dynamics(P, motion.fps, REST_HEIGHT)
-        bad = np.zeros(acc.shape, dtype=bool)
-        for kind, value in (("acceleration", acc), ("jerk", jerk)):
-            ref, _, error = V.DYNAMIC_FACTORS[kind]
-            bad |= value / ref > error
+        bad = pop_joints(P, motion.fps, REST_HEIGHT, ("acceleration", "jerk"))
         snaps = [(joints, V.runs(bad[:, joints].any(1))) for joints in ARM_CHAINS]
         if not any(runs for _, runs in snaps):
             break
         for joints, runs in snaps:
             for s, e in runs:
-                _interp_frames(q, root, max(0, s - SNAP_MARGIN), min(T - 1, e + SNAP_MARGIN), joints=joints)
+                interp_frames(q, root, max(0, s - SNAP_MARGIN), min(T - 1, e + SNAP_MARGIN), joints=joints)
         changed = True
-        clamped, _ = JL.clamp(q, "error")  # the short way between two poses can bend an elbow backwards
-        q[:, ARM_JOINTS] = clamped[:, ARM_JOINTS]
+        _arms_inside_limits(q)  # the short way between two poses can bend an elbow backwards
         P = V.forward_kinematics(q, root, False)[0]
     return Motion(q, root, motion.fps, motion.contacts, motion.name) if changed else motion

@@ -279,10 +279,10 @@ def swivel_knees(motion: Motion) -> Motion:
             if not on.any():
                 continue
             turn = ik.axis_angle_matrix(axis[on], angle[on])
-            parent = G[on, SMPL_PARENTS[h]]
-            tr = lambda m: np.swapaxes(m, -1, -2)  # noqa: E731
-            q[on, h] = ik.matrix_to_quat(tr(parent) @ turn @ G[on, h])
-            q[on, a] = ik.matrix_to_quat(tr(turn @ G[on, k]) @ G[on, a])  # the foot keeps its world orientation
+            parent = np.swapaxes(G[on, SMPL_PARENTS[h]], -1, -2)
+            q[on, h] = ik.matrix_to_quat(parent @ turn @ G[on, h])
+            knee = np.swapaxes(turn @ G[on, k], -1, -2)
+            q[on, a] = ik.matrix_to_quat(knee @ G[on, a])  # the foot keeps its world orientation
             changed = True
     if not changed:
         return motion

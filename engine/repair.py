@@ -58,7 +58,7 @@ def _refresh(P: np.ndarray, q: np.ndarray, root: np.ndarray, frames) -> np.ndarr
     return P
 
 
-def _interp_frames(q: np.ndarray, root: np.ndarray, s: int, e: int, joints=None, mask=None):
+def interp_frames(q: np.ndarray, root: np.ndarray, s: int, e: int, joints=None, mask=None):
     """Replace frames s..e (inclusive) by slerp/lerp between s-1 and e+1 (in place).
     At the clip's ends the one good neighbour is held. ``mask`` (T,) bool records them."""
     T = len(q)
@@ -87,21 +87,21 @@ def fix_flips(q: np.ndarray, root: np.ndarray, fps: float, mask=None) -> int:
     half = max(1, int(round(JUMP_SPREAD_S * fps)))
     for j, s, e, _, returned in found:
         if returned:
-            _interp_frames(q, root, s, e, joints=j, mask=mask)
+            interp_frames(q, root, s, e, joints=j, mask=mask)
         else:  # frames s and s+1 straddle the jump: spread it over a window
             lo, hi = max(0, s - half + 1), min(len(q) - 1, e + half - 1)
-            _interp_frames(q, root, lo, hi, joints=j, mask=mask)
+            interp_frames(q, root, lo, hi, joints=j, mask=mask)
     return len(found)
 
 
-def _pop_mask(P: np.ndarray, fps: float, height: float) -> np.ndarray:
-    """(T,) frames where any joint breaks an error limit of POP_KINDS."""
+def pop_joints(P: np.ndarray, fps: float, height: float, kinds=POP_KINDS) -> np.ndarray:
+    """(T, 24) where each joint breaks the validator's error limit of one of ``kinds``."""
     vals = V.dynamics(P, fps, height)
-    bad = np.zeros(len(P), dtype=bool)
+    bad = np.zeros(P.shape[:2], dtype=bool)
     for kind, val in zip(("velocity", "acceleration", "jerk"), vals):
-        if kind in POP_KINDS:
+        if kind in kinds:
             ref, _, fe = V.DYNAMIC_FACTORS[kind]
-            bad |= (val / ref > fe).any(1)
+            bad |= val / ref > fe
     return bad
 
 
@@ -116,7 +116,7 @@ def fix_pops(q: np.ndarray, root: np.ndarray, fps: float, height: float, mask=No
     if P is None:
         P = V.forward_kinematics(q, root, False)[0]
     for grow in range(POP_PASSES):
-        bad = _pop_mask(P, fps, height)
+        bad = pop_joints(P, fps, height).any(1)
         if not bad.any():
             break
         # native-rate accelerations pin a spike to its own frames
@@ -132,7 +132,7 @@ def fix_pops(q: np.ndarray, root: np.ndarray, fps: float, height: float, mask=No
                 s2, e2 = int(spikes.min()), int(spikes.max())
             else:
                 s2, e2 = max(0, lo - grow), min(len(q) - 1, hi + grow)
-            _interp_frames(q, root, s2, e2, mask=mask)
+            interp_frames(q, root, s2, e2, mask=mask)
             now[s2:e2 + 1] = True
         replaced |= now
         _refresh(P, q, root, now)
