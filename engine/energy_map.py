@@ -15,9 +15,20 @@ its beats: by beat phase, the takes' energy over their smoothed energy, as a
 ratio of sums, so the dip keeps the takes' mean level. Song-level
 loudness still scales the dance through engine.generate.amplitude_curve.
 
+Before the ranking, the envelope's section-scale part (slower than
+:data:`SECTION_S`) is weighed against the rest so that, once mapped, the two
+stand in the style's own ratio (``energy_section_ratio``). A song's loudness
+moves mostly from section to section; the takes' energy moves more from
+phrase to phrase. Ranked as it is, a song held its quiet sections still and
+its loud ones at the takes' peak, which made every 5 s stretch of the dance
+unlike the next (Div_k far above real) where real dancers vary within a
+stretch. Quiet sections still dance the quietest at that scale.
+
 The reference is measured from the training conditioning when a model is
 trained and stored in the model file (``stats.energy_quantiles``,
-``stats.energy_beat_dip``); a model file without it gets the music's RMS as it is.
+``stats.energy_beat_dip``, ``stats.energy_section_ratio``); a model file
+without it gets the music's RMS as it is (without the ratio, the ranking of
+the envelope as it is).
 """
 
 from __future__ import annotations
@@ -28,6 +39,8 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.stats import rankdata
 
 SMOOTH_S = 0.3  # about half a beat at the takes' 80-110 BPM pulse
+SECTION_S = 5.0  # Gaussian sigma of the section-scale part: periods over about 40 s
+BALANCE_STEPS = 6  # fixed-point steps of the section weight (within 1% on real songs)
 QUANTILES = np.linspace(0.0, 1.0, 101)
 PHASE_BINS = 20
 ENERGY = 3  # engine.rhythm.COND_COLUMNS
@@ -39,14 +52,33 @@ def _phase_bins(cond: np.ndarray) -> np.ndarray:
     return np.minimum((phase * PHASE_BINS).astype(int), PHASE_BINS - 1)
 
 
+def _split(envelope: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """(section-scale part, the rest) of an energy envelope."""
+    sections = gaussian_filter1d(envelope, SECTION_S * fps, mode="nearest")
+    return sections, envelope - sections
+
+
+def _section_ratio(envelopes: list[np.ndarray], fps: float) -> float:
+    """Std of the section-scale part over std of the rest, the envelopes pooled
+    (so a style's slow takes against its fast ones count as sections)."""
+    parts = [_split(e, fps) for e in envelopes]
+    rest = np.concatenate([p[1] for p in parts]).std()
+    return float(np.concatenate([p[0] for p in parts]).std() / rest) if rest > 0 else 0.0
+
+
 def style_energy_reference(data, fps: float = 30.0) -> dict[str, torch.Tensor]:
     """Per style of an engine.train.TrainingSet: quantiles of the smoothed energy
-    (S, 101) and, in each beat-phase bin, the energy over its smoothed value (S, 20)."""
-    quantiles, dips = [], []
+    (S, 101), in each beat-phase bin the energy over its smoothed value (S, 20),
+    and the section-scale ratio of the smoothed energy of the takes as recorded
+    (S,): their time-stretched copies would add levels no dancer chose."""
+    quantiles, dips, ratios = [], [], []
     for s in range(len(data.styles)):
-        conds = [np.asarray(c, np.float64) for c, st in zip(data.cond, data.style) if st == s]
+        members = [i for i, st in enumerate(data.style) if st == s]
+        conds = [np.asarray(data.cond[i], np.float64) for i in members]
         smooth = [gaussian_filter1d(c[:, ENERGY], SMOOTH_S * fps) for c in conds]
         quantiles.append(np.quantile(np.concatenate(smooth), QUANTILES))
+        recorded = [e for e, i in zip(smooth, members) if data.as_recorded[i]]
+        ratios.append(_section_ratio(recorded or smooth, fps))  # stretched copies add levels
         energy, level = np.zeros(PHASE_BINS), np.zeros(PHASE_BINS)
         for c, sm in zip(conds, smooth):
             bins = _phase_bins(c)
@@ -54,18 +86,43 @@ def style_energy_reference(data, fps: float = 30.0) -> dict[str, torch.Tensor]:
             np.add.at(level, bins, sm)
         dips.append(energy / np.maximum(level, 1e-9))
     return {"energy_quantiles": torch.tensor(np.array(quantiles), dtype=torch.float32),
-            "energy_beat_dip": torch.tensor(np.array(dips), dtype=torch.float32)}
+            "energy_beat_dip": torch.tensor(np.array(dips), dtype=torch.float32),
+            "energy_section_ratio": torch.tensor(ratios, dtype=torch.float32)}
 
 
-def as_motion_energy(cond: np.ndarray, quantiles, beat_dip, fps: float = 30.0) -> np.ndarray:
+def _ranked(envelope: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """The envelope mapped by rank onto the quantiles."""
+    return np.interp((rankdata(envelope) - 0.5) / len(envelope), QUANTILES, quantiles)
+
+
+def _balanced(smooth: np.ndarray, quantiles: np.ndarray, section_ratio: float, fps: float) -> np.ndarray:
+    """The smoothed envelope mapped by rank, its section-scale part weighed so
+    that the mapped energy's section ratio is ``section_ratio`` (fixed-point
+    steps on the weight; the mapping is monotone, not linear)."""
+    sections, rest = _split(smooth, fps)
+    weight = 1.0
+    mapped = _ranked(smooth, quantiles)
+    for _ in range(BALANCE_STEPS):
+        measured = _section_ratio([mapped], fps)
+        if measured <= 0:  # a flat envelope: nothing to weigh
+            break
+        weight *= section_ratio / measured
+        mapped = _ranked(weight * sections + rest, quantiles)
+    return mapped
+
+
+def as_motion_energy(cond: np.ndarray, quantiles, beat_dip, fps: float = 30.0,
+                     section_ratio: float | None = None) -> np.ndarray:
     """A copy of music conditioning (T, 5) with its energy column re-expressed
-    against one style's reference (``quantiles`` (101,), ``beat_dip`` (20,))."""
+    against one style's reference (``quantiles`` (101,), ``beat_dip`` (20,),
+    ``section_ratio``; without it the envelope is ranked as it is)."""
     out = np.array(cond, dtype=np.float32, copy=True)
     energy = out[:, ENERGY].astype(np.float64)
     if len(energy) == 0 or not energy.any():  # silence stays still
         return out
     smooth = gaussian_filter1d(energy, SMOOTH_S * fps)
-    ranks = (rankdata(smooth) - 0.5) / len(smooth)
-    mapped = np.interp(ranks, QUANTILES, np.asarray(quantiles, np.float64))
+    quantiles = np.asarray(quantiles, np.float64)
+    mapped = (_ranked(smooth, quantiles) if section_ratio is None
+              else _balanced(smooth, quantiles, float(section_ratio), fps))
     out[:, ENERGY] = np.clip(mapped * np.asarray(beat_dip, np.float64)[_phase_bins(out)], 0.0, 1.0)
     return out

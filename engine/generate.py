@@ -78,8 +78,10 @@ def music_conditioning(music, model=None, style: str | None = None) -> np.ndarra
     if model is None or style is None or "energy_quantiles" not in model[1]:
         return cond
     sid, stats = style_index(model, style), model[1]
+    ratio = stats.get("energy_section_ratio")
     return as_motion_energy(cond, stats["energy_quantiles"][sid].cpu().numpy(),
-                            stats["energy_beat_dip"][sid].cpu().numpy(), music.fps)
+                            stats["energy_beat_dip"][sid].cpu().numpy(), music.fps,
+                            None if ratio is None else float(ratio[sid]))
 
 
 def style_index(model, style: str) -> int:

@@ -63,6 +63,7 @@ class TrainingSet:
     heading: list[np.ndarray]  # per clip (T,) pelvis heading, radians
     style: list[int]
     styles: list[str]
+    as_recorded: list[bool]  # per clip: the take itself (not mirrored, stretched or half-time)
 
 
 def _heading(feats: np.ndarray) -> np.ndarray:
@@ -72,7 +73,7 @@ def _heading(feats: np.ndarray) -> np.ndarray:
 
 def build_training_set(data_dir, styles_file=None, augment=True, log=print) -> TrainingSet:
     corpus = load_corpus(data_dir, fps=30.0, styles_file=styles_file, log=log)
-    out = TrainingSet([], [], [], [], corpus.styles)
+    out = TrainingSet([], [], [], [], corpus.styles, [])
     rhythms = []
     for motion, style in zip(corpus.motions, corpus.style_ids):
         variants = [motion]
@@ -86,6 +87,7 @@ def build_training_set(data_dir, styles_file=None, augment=True, log=print) -> T
             rhythm = motion_rhythm(v)
             counts = [rhythm] + ([half_time(rhythm)] if augment and rhythm.tempo >= HALF_TIME_FROM_BPM else [])
             for r in counts:
+                out.as_recorded.append(v is motion and r is rhythm)
                 rhythms.append(r)
                 out.feats.append(feats)
                 out.heading.append(_heading(feats))
@@ -115,7 +117,7 @@ def style_level_energy(rhythms: list, style: list[int]) -> list:
 def cached_training_set(data_dir, styles_file=None, cache: Path | None = None, log=print) -> TrainingSet:
     """build_training_set, stored in ``cache`` (.npz, no pickle) and reused when
     the same folder and styles file are asked for again."""
-    key = f"{Path(data_dir).resolve()}|{styles_file}|{STRETCH_FACTORS}|{WINDOW}|contacts=metrics.planted|half>={HALF_TIME_FROM_BPM}|energy=style"
+    key = f"{Path(data_dir).resolve()}|{styles_file}|{STRETCH_FACTORS}|{WINDOW}|contacts=metrics.planted|half>={HALF_TIME_FROM_BPM}|energy=style|as_recorded"
     if cache is not None and Path(cache).exists():
         with np.load(cache, allow_pickle=False) as z:
             if str(z["key"]) == key:
@@ -123,13 +125,13 @@ def cached_training_set(data_dir, styles_file=None, cache: Path | None = None, l
                 log(f"training set from cache {cache}")
                 return TrainingSet(np.split(z["feats"], bounds), np.split(z["cond"], bounds),
                                    np.split(z["heading"], bounds), z["style"].tolist(),
-                                   z["styles"].tolist())
+                                   z["styles"].tolist(), z["as_recorded"].tolist())
     data = build_training_set(data_dir, styles_file, log=log)
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, key=key, lengths=[len(f) for f in data.feats], feats=np.concatenate(data.feats),
                  cond=np.concatenate(data.cond), heading=np.concatenate(data.heading),
-                 style=data.style, styles=data.styles)
+                 style=data.style, styles=data.styles, as_recorded=data.as_recorded)
     return data
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from engine.audio import HOP, features_from_samples
 from engine.audio_io import load_audio
 from engine.checkpoint import DEFAULT_MODEL, load_model
-from engine.energy_map import ENERGY, PHASE_BINS, SMOOTH_S, as_motion_energy, style_energy_reference
+from engine.energy_map import ENERGY, PHASE_BINS, SECTION_S, SMOOTH_S, as_motion_energy, style_energy_reference
 from engine.errors import ChoreoError
 from engine.generate import FPS, fold_tempo, music_conditioning
 from engine.rhythm import conditioning
@@ -40,16 +42,43 @@ def test_real_dancers_slow_down_on_their_beats(tiny_data):
     on_beat = dip[:, [0, -1]].mean(1)
     mid_beat = dip[:, PHASE_BINS // 2 - 2:PHASE_BINS // 2 + 2].mean(1)
     assert np.all(on_beat < 0.95) and np.all(mid_beat > 0.98)
+    ratio = ref["energy_section_ratio"].numpy()
+    assert ratio.shape == (2,) and np.all((ratio > 0.05) & (ratio < 5))
 
 
-def test_the_mapped_energy_keeps_the_dancers_level(tiny_data):
+def _undipped_section_ratio(out, cond, dip):
+    """Section-scale std over the rest's, of mapped energy with its beat dip taken out."""
+    from scipy.ndimage import gaussian_filter1d
+
+    phase = (np.arctan2(cond[:, 0], cond[:, 1]) / (2 * np.pi)) % 1.0
+    undipped = out[:, ENERGY] / dip[np.minimum((phase * PHASE_BINS).astype(int), PHASE_BINS - 1)]
+    sections = gaussian_filter1d(undipped.astype(float), SECTION_S * FPS, mode="nearest")
+    return sections, sections.std() / (undipped - sections).std()
+
+
+def test_the_section_ratio_is_the_takes_as_recorded(tiny_data):
+    """Stretched, mirrored and half-time copies shape the quantiles, not the ratio."""
+    data = cached_training_set(tiny_data, log=lambda *_: None)
+    ref = style_energy_reference(data)
+    rng = np.random.default_rng(0)
+    noisy = replace(data, cond=[c if kept else np.column_stack([c[:, :ENERGY], rng.uniform(size=len(c)), c[:, ENERGY + 1:]])
+                                for c, kept in zip(data.cond, data.as_recorded)])
+    again = style_energy_reference(noisy)
+    np.testing.assert_allclose(again["energy_section_ratio"], ref["energy_section_ratio"], rtol=1e-6)
+    assert not np.allclose(again["energy_quantiles"], ref["energy_quantiles"], atol=0.01)
+
+
+@pytest.mark.parametrize("balanced", [False, True])
+def test_the_mapped_energy_keeps_the_dancers_level(tiny_data, balanced):
     """Mapped back onto its own takes' envelope, a style's energy keeps their mean:
-    the beat dip is a ratio of sums (a mean of per-frame ratios read 2-6% low)."""
+    the beat dip is a ratio of sums (a mean of per-frame ratios read 2-6% low), and
+    the section balance reorders frames, it does not move the level."""
     data = cached_training_set(tiny_data, log=lambda *_: None)
     ref = style_energy_reference(data)
     for s in range(len(data.styles)):
         cond = np.concatenate([c for c, st in zip(data.cond, data.style) if st == s])
-        out = as_motion_energy(cond, ref["energy_quantiles"][s].numpy(), ref["energy_beat_dip"][s].numpy(), FPS)
+        out = as_motion_energy(cond, ref["energy_quantiles"][s].numpy(), ref["energy_beat_dip"][s].numpy(), FPS,
+                               ref["energy_section_ratio"][s].item() if balanced else None)
         assert out[:, ENERGY].mean() == pytest.approx(cond[:, ENERGY].mean(), rel=0.02)
 
 
@@ -66,7 +95,26 @@ def test_a_loud_master_dances_like_the_quiet_mix(mixes, model):
 
 
 @shipped
-def test_quiet_passages_stay_the_quietest(mixes, model):
+def test_sections_weigh_as_much_as_in_the_takes(mixes, model):
+    """The song's section-scale energy, against its phrase-scale energy, stands in
+    each style's own ratio once mapped (the raw ranking keeps the song's: 0.66-0.96
+    on this excerpt, where modern's and pop's takes have 0.39 and 0.35), and the
+    quiet sections still dance the quietest at that scale."""
+    cond = conditioning(fold_tempo(mixes[0]))
+    for style in model[2]:
+        sid = model[2].index(style)
+        quantiles, dip = (model[1][k][sid].numpy() for k in ("energy_quantiles", "energy_beat_dip"))
+        target = model[1]["energy_section_ratio"][sid].item()
+        sections, ratio = _undipped_section_ratio(music_conditioning(mixes[0], model, style), cond, dip)
+        raw_sections, raw_ratio = _undipped_section_ratio(as_motion_energy(cond, quantiles, dip, FPS), cond, dip)
+        assert ratio == pytest.approx(target, rel=0.05), style
+        assert np.corrcoef(sections, raw_sections)[0, 1] > 0.95, style
+        if style == "pop":
+            assert raw_ratio > 2 * target
+
+
+@shipped
+def test_the_raw_ranking_keeps_the_envelopes_order(mixes, model):
     from scipy.ndimage import gaussian_filter1d
 
     cond = conditioning(fold_tempo(mixes[0]))

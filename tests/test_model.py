@@ -118,6 +118,7 @@ def test_training_runs_resumes_and_is_deterministic(tiny_data, tmp_path):
     again = cached_training_set(tiny_data, cache=cache, log=logs.append)
     assert cache.exists() and any("from cache" in line for line in logs)
     assert all(np.array_equal(x, y) for x, y in zip(data.feats, again.feats))
+    assert again.as_recorded == data.as_recorded and 0 < sum(data.as_recorded) < len(data.feats) / 4
     # fast-pulsing clips come again, counted at half time
     half = [i for i in range(1, len(again.feats)) if np.array_equal(again.feats[i], again.feats[i - 1])]
     assert half and all(again.cond[i - 1][0, 4] * 200 >= HALF_TIME_FROM_BPM for i in half)
