@@ -166,14 +166,20 @@ def lift_ground(P: np.ndarray, root: np.ndarray, fps: float, height: float) -> i
     return int((lift > 1e-6).sum())
 
 
-def _hermite(p0, m0, p1, m1, n: int) -> np.ndarray:
+def _hermite(p0, m0, p1, m1, n: int, span: int | None = None) -> np.ndarray:
     """Cubic Hermite from (p0, slope m0) to (p1, slope m1), slopes per frame, over n
-    frames: the (n - 1, 3) values strictly between the two ends."""
-    u = (np.arange(1, n) / n)[:, None]
-    return ((2 * u**3 - 3 * u**2 + 1) * p0 + (u**3 - 2 * u**2 + u) * n * m0
-            + (-2 * u**3 + 3 * u**2) * p1 + (u**3 - u**2) * n * m1)
+    frames: the (n - 1, 3) values strictly between the two ends. With ``span``, each
+    slope acts over at most that many frames from its end (the same cubic bump,
+    shortened), so a fast slope over a long gap does not swing the curve far out."""
+    k = np.arange(1, n)[:, None]
+    u = k / n
+    s = n if span is None else min(n, span)
+    x, y = np.minimum(k / s, 1.0), np.minimum((n - k) / s, 1.0)
+    return ((2 * u**3 - 3 * u**2 + 1) * p0 + x * (1 - x) ** 2 * s * m0
+            + (-2 * u**3 + 3 * u**2) * p1 - y * (1 - y) ** 2 * s * m1)
 
 
+SLOPE_S = 0.3  # a pinned foot takes up (or gives back) its own velocity over this
 STEP_LIFT = 0.02  # metres: a foot sliding from one pin to the next clears the floor by this
 
 
@@ -206,6 +212,7 @@ def _lock_targets(P, fps, intervals, contacts, min_slide: float, release=None):
     where lock_feet moves the root (the foot jumped by the root's move before)."""
     T = len(P)
     fade = fade_frames(fps)
+    slope_frames = max(2, int(round(SLOPE_S * fps)))
     out = []
     count = 0
     for f, foot in enumerate(intervals):
@@ -237,7 +244,7 @@ def _lock_targets(P, fps, intervals, contacts, min_slide: float, release=None):
                 frames = np.arange(lo + 1, hi)
                 keep = (frames >= 0) & (frames < T)
                 (p0, m0), (p1, m1) = start or (zero, zero), end or (zero, zero)
-                curve = _hermite(p0, m0, p1, m1, hi - lo)
+                curve = _hermite(p0, m0, p1, m1, hi - lo, slope_frames)
                 # cancelling the foot's own lift would hold it low while it already
                 # moves across: a swing is never lowered past the ends' shifts
                 curve[:, 2] = np.maximum(curve[:, 2], min(p0[2], p1[2]))
