@@ -16,8 +16,9 @@ ratio of sums, so the dip keeps the takes' mean level. Song-level
 loudness still scales the dance through engine.generate.amplitude_curve.
 
 Before the ranking, the envelope's section-scale part (slower than
-:data:`SECTION_S`) is weighed against the rest so that, once mapped, the two
-stand in the style's own ratio (``energy_section_ratio``). A song's loudness
+:data:`SECTION_S`) is weakened against the rest so that, once mapped, the two
+stand in the style's own ratio (``energy_section_ratio``) where the song's
+sections weigh more than that. A song's loudness
 moves mostly from section to section; the takes' energy moves more from
 phrase to phrase. Ranked as it is, a song held its quiet sections still and
 its loud ones at the takes' peak, which made every 5 s stretch of the dance
@@ -40,7 +41,8 @@ from scipy.stats import rankdata
 
 SMOOTH_S = 0.3  # about half a beat at the takes' 80-110 BPM pulse
 SECTION_S = 5.0  # Gaussian sigma of the section-scale part: periods over about 40 s
-BALANCE_STEPS = 6  # fixed-point steps of the section weight (within 1% on real songs)
+WEIGHT_DECADES = 2.0  # the section weight is looked for between 1/100 and 1
+BALANCE_STEPS = 11  # bisection steps: the weight to 0.2%
 QUANTILES = np.linspace(0.0, 1.0, 101)
 PHASE_BINS = 20
 ENERGY = 3  # engine.rhythm.COND_COLUMNS
@@ -96,19 +98,22 @@ def _ranked(envelope: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
 
 
 def _balanced(smooth: np.ndarray, quantiles: np.ndarray, section_ratio: float, fps: float) -> np.ndarray:
-    """The smoothed envelope mapped by rank, its section-scale part weighed so
-    that the mapped energy's section ratio is ``section_ratio`` (fixed-point
-    steps on the weight; the mapping is monotone, not linear)."""
-    sections, rest = _split(smooth, fps)
-    weight = 1.0
+    """The smoothed envelope mapped by rank, its section-scale part weakened so
+    that the mapped energy's section ratio is ``section_ratio``: a bisection on
+    the weight's log (the ratio grows with the weight). Never strengthened: a
+    steady song, or a clip too short to have sections, is not made to build."""
     mapped = _ranked(smooth, quantiles)
+    if _section_ratio([mapped], fps) <= section_ratio:
+        return mapped
+    sections, rest = _split(smooth, fps)
+    lo, hi = -WEIGHT_DECADES, 0.0
     for _ in range(BALANCE_STEPS):
-        measured = _section_ratio([mapped], fps)
-        if measured <= 0:  # a flat envelope: nothing to weigh
-            break
-        weight *= section_ratio / measured
-        mapped = _ranked(weight * sections + rest, quantiles)
-    return mapped
+        mid = 0.5 * (lo + hi)
+        if _section_ratio([_ranked(10.0**mid * sections + rest, quantiles)], fps) < section_ratio:
+            lo = mid
+        else:
+            hi = mid
+    return _ranked(10.0 ** (0.5 * (lo + hi)) * sections + rest, quantiles)
 
 
 def as_motion_energy(cond: np.ndarray, quantiles, beat_dip, fps: float = 30.0,

@@ -114,6 +114,19 @@ def test_sections_weigh_as_much_as_in_the_takes(mixes, model):
 
 
 @shipped
+def test_sections_are_never_strengthened(mixes, model):
+    """6 s of music has hardly any section-scale part (a ratio of 0.05): the balance
+    leaves it as it is rather than make the dance build over it."""
+    cond = conditioning(fold_tempo(mixes[0]))[:180]
+    for sid in range(len(model[2])):
+        quantiles, dip = (model[1][k][sid].numpy() for k in ("energy_quantiles", "energy_beat_dip"))
+        ratio = model[1]["energy_section_ratio"][sid].item()
+        raw = as_motion_energy(cond, quantiles, dip, FPS)
+        assert _undipped_section_ratio(raw, cond, dip)[1] < 0.5 * ratio
+        np.testing.assert_array_equal(as_motion_energy(cond, quantiles, dip, FPS, ratio), raw)
+
+
+@shipped
 def test_the_raw_ranking_keeps_the_envelopes_order(mixes, model):
     from scipy.ndimage import gaussian_filter1d
 
