@@ -15,15 +15,15 @@ its beats: by beat phase, the takes' energy over their smoothed energy, as a
 ratio of sums, so the dip keeps the takes' mean level. Song-level
 loudness still scales the dance through engine.generate.amplitude_curve.
 
-Before the ranking, the envelope's section-scale part (slower than
-:data:`SECTION_S`) is weakened against the rest so that, once mapped, the two
-stand in the style's own ratio (``energy_section_ratio``) where the song's
-sections weigh more than that. A song's loudness
-moves mostly from section to section; the takes' energy moves more from
-phrase to phrase. Ranked as it is, a song held its quiet sections still and
-its loud ones at the takes' peak, which made every 5 s stretch of the dance
-unlike the next (Div_k far above real) where real dancers vary within a
-stretch. Quiet sections still dance the quietest at that scale.
+Before the ranking, where the envelope's section-scale part (slower than
+:data:`SECTION_S`) weighs more against the rest than in the style's takes, it
+is weakened so that, once mapped, the two stand in the takes' ratio
+(``energy_section_ratio``). A song's loudness moves mostly from section to
+section; the takes' energy moves more from phrase to phrase. Ranked as it is,
+a song held its quiet sections still and its loud ones at the takes' peak,
+which made every 5 s stretch of the dance unlike the next (Div_k far above
+real) where real dancers vary within a stretch. Quiet sections still dance
+the quietest at that scale.
 
 The reference is measured from the training conditioning when a model is
 trained and stored in the model file (``stats.energy_quantiles``,
@@ -40,7 +40,7 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.stats import rankdata
 
 SMOOTH_S = 0.3  # about half a beat at the takes' 80-110 BPM pulse
-SECTION_S = 5.0  # Gaussian sigma of the section-scale part: periods over about 40 s
+SECTION_S = 5.0  # Gaussian sigma of the section-scale part: periods longer than about 30 s
 WEIGHT_DECADES = 2.0  # the section weight is looked for between 1/100 and 1
 BALANCE_STEPS = 11  # bisection steps: the weight to 0.2%
 QUANTILES = np.linspace(0.0, 1.0, 101)

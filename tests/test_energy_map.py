@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from scipy.ndimage import gaussian_filter1d
 
 from engine.audio import HOP, features_from_samples
 from engine.audio_io import load_audio
@@ -48,8 +49,6 @@ def test_real_dancers_slow_down_on_their_beats(tiny_data):
 
 def _undipped_section_ratio(out, cond, dip):
     """Section-scale std over the rest's, of mapped energy with its beat dip taken out."""
-    from scipy.ndimage import gaussian_filter1d
-
     phase = (np.arctan2(cond[:, 0], cond[:, 1]) / (2 * np.pi)) % 1.0
     undipped = out[:, ENERGY] / dip[np.minimum((phase * PHASE_BINS).astype(int), PHASE_BINS - 1)]
     sections = gaussian_filter1d(undipped.astype(float), SECTION_S * FPS, mode="nearest")
@@ -128,8 +127,6 @@ def test_sections_are_never_strengthened(mixes, model):
 
 @shipped
 def test_the_raw_ranking_keeps_the_envelopes_order(mixes, model):
-    from scipy.ndimage import gaussian_filter1d
-
     cond = conditioning(fold_tempo(mixes[0]))
     sid = model[2].index("modern")
     dip = model[1]["energy_beat_dip"][sid].numpy()
