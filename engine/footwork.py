@@ -243,6 +243,18 @@ def _legs_kept_apart(motion: Motion, q: np.ndarray) -> Motion:
     return out
 
 
+def swivel_leg(q: np.ndarray, G: np.ndarray, side: str, axis: np.ndarray, angle: np.ndarray, frames) -> None:
+    """``q`` (T, 24, 4; in place) with the ``side`` ("L" or "R") leg turned on
+    ``frames`` by ``angle`` radians about the unit ``axis`` (both indexed like
+    ``frames``), ``G`` being q's global rotations. The foot keeps its world
+    orientation: about the hip-ankle line, the ankle and foot stay where they are
+    and only the knee moves."""
+    h, k, a = (JOINT[f"{side}_{joint}"] for joint in ("hip", "knee", "ankle"))
+    turn = ik.axis_angle_matrix(axis, angle)
+    q[frames, h] = ik.matrix_to_quat(np.swapaxes(G[frames, SMPL_PARENTS[h]], -1, -2) @ turn @ G[frames, h])
+    q[frames, a] = ik.matrix_to_quat(np.swapaxes(turn @ G[frames, k], -1, -2) @ G[frames, a])
+
+
 def swivel_knees(motion: Motion) -> Motion:
     """Where the thighs would pass through each other, turn each leg about the line
     from its hip to its ankle, knee outwards (to the pelvis' side of that leg), until
@@ -254,7 +266,7 @@ def swivel_knees(motion: Motion) -> Motion:
     reach = V.CAPSULES["L_thigh"][2] + V.CAPSULES["R_thigh"][2]
     fade = fade_frames(motion.fps)
     q, root = motion.rotations, motion.root_translation
-    legs = (("L_hip", "L_knee", "L_ankle", 1.0), ("R_hip", "R_knee", "R_ankle", -1.0))
+    legs = (("L", 1.0), ("R", -1.0))
     changed = False
     for _ in range(THIGH_PASSES):
         P, G = V.forward_kinematics(q, root)
@@ -266,8 +278,8 @@ def swivel_knees(motion: Motion) -> Motion:
         need = np.where(close, np.maximum(THIGH_CLEAR * reach - np.linalg.norm(gap, axis=1), 0.0), 0.0)
         left = pelvis_left(P)
         q = q.copy()
-        for (hip, knee, ankle, side), lean in zip(legs, (s, t)):
-            h, k, a = JOINT[hip], JOINT[knee], JOINT[ankle]
+        for (leg, side), lean in zip(legs, (s, t)):
+            h, k, a = (JOINT[f"{leg}_{joint}"] for joint in ("hip", "knee", "ankle"))
             axis = P[:, a] - P[:, h]
             axis /= np.maximum(np.linalg.norm(axis, axis=1, keepdims=True), 1e-9)
             offset = P[:, k] - P[:, h]
@@ -278,11 +290,7 @@ def swivel_knees(motion: Motion) -> Motion:
             on = np.abs(angle) > 1e-6
             if not on.any():
                 continue
-            turn = ik.axis_angle_matrix(axis[on], angle[on])
-            parent = np.swapaxes(G[on, SMPL_PARENTS[h]], -1, -2)
-            q[on, h] = ik.matrix_to_quat(parent @ turn @ G[on, h])
-            knee = np.swapaxes(turn @ G[on, k], -1, -2)
-            q[on, a] = ik.matrix_to_quat(knee @ G[on, a])  # the foot keeps its world orientation
+            swivel_leg(q, G, leg, axis[on], angle[on], on)
             changed = True
     if not changed:
         return motion

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from scipy.ndimage import binary_dilation
 
-from engine import ik
 from engine import metrics as M
 from engine import validate as V
 from engine import repair
@@ -15,13 +14,12 @@ from engine.checkpoint import DEFAULT_MODEL, load_model
 from engine import joint_limits as JL
 from engine.footwork import (HEEL_RISE_ABOVE, LEG_CLEAR, LIFTED_OFF, anchor_root, feet_on_floor, foot_flags,
                              leg_clearance, lift_swings, plant_feet, rest_on_floor, rise_heels, separate_shins,
-                             support_foot, swivel_knees)
+                             support_foot, swivel_knees, swivel_leg)
 from engine.generate import generate_from_conditioning, music_conditioning
 from engine.motion import Motion, load_motion
 from engine.normalize import resample
 from engine.repair import STEP_LIFT, _hermite, _lock_targets
 from engine.rhythm import conditioning, motion_rhythm
-from engine.skeleton import SMPL_PARENTS
 from engine.validate import validate
 from limb_sweeps import SWEPT, UNTOUCHED, assert_taken_apart, sweep_into
 
@@ -390,12 +388,10 @@ def _knee_turned_in(take: Motion, degrees: float) -> Motion:
     P, G = V.forward_kinematics(take.rotations, take.root_translation)
     sweep = np.zeros(take.frames)
     sweep[SWEPT] = np.hanning(SWEPT.stop - SWEPT.start)
-    h, k, a = V.JOINT["L_hip"], V.JOINT["L_knee"], V.JOINT["L_ankle"]
-    axis = (P[:, a] - P[:, h]) / np.linalg.norm(P[:, a] - P[:, h], axis=1, keepdims=True)
-    turn = ik.axis_angle_matrix(axis, np.radians(degrees) * sweep)
+    axis = P[:, M.L_ANKLE] - P[:, V.JOINT["L_hip"]]
     q = take.rotations.copy()
-    q[:, h] = ik.matrix_to_quat(np.swapaxes(G[:, SMPL_PARENTS[h]], -1, -2) @ turn @ G[:, h])
-    q[:, a] = ik.matrix_to_quat(np.swapaxes(turn @ G[:, k], -1, -2) @ G[:, a])
+    swivel_leg(q, G, "L", axis / np.linalg.norm(axis, axis=1, keepdims=True), np.radians(degrees) * sweep,
+               slice(None))
     return Motion(q, take.root_translation, take.fps, take.contacts)
 
 
