@@ -92,15 +92,14 @@ def foot_flags(contacts: np.ndarray) -> np.ndarray:
 
 def feet_on_floor(motion: Motion) -> np.ndarray:
     """(T, 2) left/right foot resting on the floor for at least FLOOR_FRAMES: its heel
-    (ankle) or toe low and no faster than a skate (metrics.contacts_from_positions),
-    at the motion's own resting foot level (metrics.contact_ground).
+    (ankle) or toe low and no faster than a skate, at the motion's own resting foot
+    level (metrics.planted, the training contact targets' test).
 
     A low foot moving faster is stepping across the floor (the generator's steps
     often glide): pinned at its mean place, the step was lost (on the dev tracks
     salsa lead's feet were pinned on 80% of frames against its takes' 63%, and
     stepped 37 times a minute each against their 50)."""
-    P = motion.positions
-    resting = M.contacts_from_positions(P, motion.fps, REST_HEIGHT, M.contact_ground(P, REST_HEIGHT))
+    resting = M.planted(motion.positions, motion.fps, REST_HEIGHT)
     return _lasting(resting[:, [0, 2]] | resting[:, [1, 3]], FLOOR_FRAMES)  # on its heel, ball or sole
 
 

@@ -11,7 +11,8 @@ from scipy.ndimage import gaussian_filter1d
 from engine.audio import HOP, features_from_samples
 from engine.audio_io import load_audio
 from engine.checkpoint import DEFAULT_MODEL, load_model
-from engine.energy_map import ENERGY, PHASE_BINS, SECTION_S, SMOOTH_S, as_motion_energy, style_energy_reference
+from engine.energy_map import (ENERGY, PHASE_BINS, SMOOTH_S, _phase_bins, _split, as_motion_energy,
+                               style_energy_reference)
 from engine.errors import ChoreoError
 from engine.generate import FPS, fold_tempo, music_conditioning
 from engine.rhythm import conditioning
@@ -49,10 +50,8 @@ def test_real_dancers_slow_down_on_their_beats(tiny_data):
 
 def _undipped_section_ratio(out, cond, dip):
     """Section-scale std over the rest's, of mapped energy with its beat dip taken out."""
-    phase = (np.arctan2(cond[:, 0], cond[:, 1]) / (2 * np.pi)) % 1.0
-    undipped = out[:, ENERGY] / dip[np.minimum((phase * PHASE_BINS).astype(int), PHASE_BINS - 1)]
-    sections = gaussian_filter1d(undipped.astype(float), SECTION_S * FPS, mode="nearest")
-    return sections, sections.std() / (undipped - sections).std()
+    sections, rest = _split((out[:, ENERGY] / dip[_phase_bins(cond)]).astype(float), FPS)
+    return sections, sections.std() / rest.std()
 
 
 def test_the_section_ratio_is_the_takes_as_recorded(tiny_data):
@@ -131,8 +130,7 @@ def test_the_raw_ranking_keeps_the_envelopes_order(mixes, model):
     sid = model[2].index("modern")
     dip = model[1]["energy_beat_dip"][sid].numpy()
     out = as_motion_energy(cond, model[1]["energy_quantiles"][sid].numpy(), dip, FPS)
-    phase = (np.arctan2(cond[:, 0], cond[:, 1]) / (2 * np.pi)) % 1.0
-    undipped = out[:, ENERGY] / dip[np.minimum((phase * PHASE_BINS).astype(int), PHASE_BINS - 1)]
+    undipped = out[:, ENERGY] / dip[_phase_bins(cond)]
     order = np.argsort(gaussian_filter1d(cond[:, ENERGY].astype(float), SMOOTH_S * FPS), kind="stable")
     order = order[out[order, ENERGY] < 1.0]  # not clipped at the top
     assert len(order) > 0.9 * len(out) and np.all(np.diff(undipped[order]) > -1e-5)
