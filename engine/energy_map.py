@@ -116,11 +116,17 @@ def _balanced(smooth: np.ndarray, quantiles: np.ndarray, section_ratio: float, f
     return _ranked(10.0 ** (0.5 * (lo + hi)) * sections + rest, quantiles)
 
 
+def raised(energy: np.ndarray, offset: float) -> np.ndarray:
+    """An energy column raised by a style's calibrated offset (engine.calibrate), kept in [0, 1]."""
+    return np.clip(energy + offset, 0.0, 1.0)
+
+
 def as_motion_energy(cond: np.ndarray, quantiles, beat_dip, fps: float = 30.0,
-                     section_ratio: float | None = None) -> np.ndarray:
+                     section_ratio: float | None = None, offset: float = 0.0) -> np.ndarray:
     """A copy of music conditioning (T, 5) with its energy column re-expressed
     against one style's reference (``quantiles`` (101,), ``beat_dip`` (20,),
-    ``section_ratio``; without it the envelope is ranked as it is)."""
+    ``section_ratio``; without it the envelope is ranked as it is) and raised by
+    the style's ``offset``."""
     out = np.array(cond, dtype=np.float32, copy=True)
     energy = out[:, ENERGY].astype(np.float64)
     if len(energy) == 0 or not energy.any():  # silence stays still
@@ -129,5 +135,5 @@ def as_motion_energy(cond: np.ndarray, quantiles, beat_dip, fps: float = 30.0,
     quantiles = np.asarray(quantiles, np.float64)
     mapped = (_ranked(smooth, quantiles) if section_ratio is None
               else _balanced(smooth, quantiles, float(section_ratio), fps))
-    out[:, ENERGY] = np.clip(mapped * np.asarray(beat_dip, np.float64)[_phase_bins(out)], 0.0, 1.0)
+    out[:, ENERGY] = raised(mapped * np.asarray(beat_dip, np.float64)[_phase_bins(out)], offset)
     return out

@@ -78,10 +78,11 @@ def music_conditioning(music, model=None, style: str | None = None) -> np.ndarra
     if model is None or style is None or "energy_quantiles" not in model[1]:
         return cond
     sid, stats = style_index(model, style), model[1]
-    ratio = stats.get("energy_section_ratio")
+    ratio, offset = stats.get("energy_section_ratio"), stats.get("style_energy_offset")
     return as_motion_energy(cond, stats["energy_quantiles"][sid].cpu().numpy(),
                             stats["energy_beat_dip"][sid].cpu().numpy(), music.fps,
-                            None if ratio is None else float(ratio[sid]))
+                            None if ratio is None else float(ratio[sid]),
+                            0.0 if offset is None else float(offset[sid]))
 
 
 def style_index(model, style: str) -> int:
@@ -131,8 +132,6 @@ def generate_from_conditioning(cond: np.ndarray, style: str, seed: int, model, a
     motion = features_to_motion(feats, FPS, name=f"{style}_seed{seed}")
     composed = features_to_motion(stats["style_mean"][sid].double().cpu().numpy()[None], FPS).rotations[0]
     weight = np.ones(motion.frames) if amplitude is None else np.array(amplitude, float)[: motion.frames]
-    if "style_gain" in stats:  # engine.calibrate
-        weight *= float(stats["style_gain"][sid])
     ease = min(int(EASE_SECONDS * FPS), motion.frames // 2)
     if ease > 0:
         ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, ease))

@@ -20,7 +20,7 @@ import torch
 
 from engine import losses as L
 from engine.augment import mirror_motion, time_stretch
-from engine.calibrate import style_gains
+from engine.calibrate import style_energy_offsets
 from engine.checkpoint import load_generator, restore_training, save_model
 from engine.corpus import load_corpus
 from engine.energy_map import style_energy_reference
@@ -252,8 +252,8 @@ def train(data_dir, out, cfg: TrainConfig, styles_file=None, device="cpu", resum
             save(ckpt, True)
     print(file=sys.stderr)
     save(ckpt, True)
-    stats["style_gain"] = style_gains((average, stats, data.styles, {}), data).to(device)
-    log(f"amplitude gains per style: {dict(zip(data.styles, stats['style_gain'].tolist()))}")
+    stats["style_energy_offset"] = style_energy_offsets((average, stats, data.styles, {}), data).to(device)
+    log(f"energy offsets per style: {dict(zip(data.styles, stats['style_energy_offset'].tolist()))}")
     stats.update({k: v.to(device) for k, v in style_energy_reference(data).items()})
     save(out, False)
     return step

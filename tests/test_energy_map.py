@@ -86,9 +86,10 @@ def test_a_loud_master_dances_like_the_quiet_mix(mixes, model):
     assert loud[:, ENERGY].mean() > quiet[:, ENERGY].mean() + 0.15  # the raw RMS column
     for style in model[2]:
         a, b = (music_conditioning(m, model, style) for m in mixes)
-        reference = model[1]["energy_quantiles"][model[2].index(style)].numpy()
+        sid = model[2].index(style)
+        level = model[1]["energy_quantiles"][sid].numpy().mean() + model[1]["style_energy_offset"][sid].item()
         assert abs(a[:, ENERGY].mean() - b[:, ENERGY].mean()) < 0.03, style
-        assert abs(a[:, ENERGY].mean() - reference.mean()) < 0.05, style
+        assert abs(a[:, ENERGY].mean() - level) < 0.05, style
         np.testing.assert_array_equal(a[:, :ENERGY], conditioning(fold_tempo(mixes[0]))[:, :ENERGY])
 
 
@@ -137,6 +138,27 @@ def test_the_raw_ranking_keeps_the_envelopes_order(mixes, model):
     silent = cond.copy()
     silent[:, ENERGY] = 0.0
     assert not as_motion_energy(silent, model[1]["energy_quantiles"][sid].numpy(), dip, FPS)[:, ENERGY].any()
+
+
+@shipped
+def test_the_styles_offset_raises_its_energy(mixes, model):
+    """The calibrated offset (engine.calibrate) lifts the mapped energy, inside
+    [0, 1]; silence stays still."""
+    cond = conditioning(fold_tempo(mixes[0]))
+    for sid, style in enumerate(model[2]):
+        stats = model[1]
+        args = (stats["energy_quantiles"][sid].numpy(), stats["energy_beat_dip"][sid].numpy(), FPS,
+                stats["energy_section_ratio"][sid].item())
+        offset = stats["style_energy_offset"][sid].item()
+        plain = as_motion_energy(cond, *args)
+        np.testing.assert_allclose(music_conditioning(mixes[0], model, style)[:, ENERGY],
+                                   np.clip(plain[:, ENERGY] + offset, 0.0, 1.0), atol=1e-6)
+        assert 0.0 < offset < 0.1, style
+        up = as_motion_energy(cond, *args, offset=0.5)[:, ENERGY]
+        assert up.max() == 1.0 and np.all(up >= np.minimum(plain[:, ENERGY] + 0.5, 1.0) - 1e-6)
+        silent = cond.copy()
+        silent[:, ENERGY] = 0.0
+        assert not as_motion_energy(silent, *args, offset=offset)[:, ENERGY].any()
 
 
 @shipped

@@ -53,7 +53,7 @@ def test_energy_knob_scales_movement(sugar_plum, model):
 
 
 def test_exaggerated_movement_stays_inside_the_hard_joint_limits(sugar_plum, model):
-    """The energy knob and the style's gain scale rotations past the generator's own;
+    """The energy knob scales rotations past the generator's own;
     every joint is pulled back inside its hard limit, so an elbow never folds through
     itself or bends backwards. (The legs are then moved by the footwork's IK, which
     keeps its own knee rules: they are left out here.)"""

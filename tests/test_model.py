@@ -135,6 +135,7 @@ def test_training_runs_resumes_and_is_deterministic(tiny_data, tmp_path):
     gen, stats, styles, meta = load_model(a)
     assert styles == ["follow", "lead"] and meta["step"] == "2"
     assert stats["energy_quantiles"].shape == (2, 101) and stats["energy_beat_dip"].shape == (2, 20)
+    assert stats["style_energy_offset"].shape == (2,) and "style_gain" not in stats  # engine.calibrate
     more = TrainConfig(steps=3, batch=4, width=16, save_every=1)
     assert train(tiny_data, a, more, resume=True, **quiet) == 3
     ablated = TrainConfig(steps=1, batch=4, width=16, sync=False, attention=False, structure=False)
