@@ -132,6 +132,8 @@ def generate_from_conditioning(cond: np.ndarray, style: str, seed: int, model, a
     motion = features_to_motion(feats, FPS, name=f"{style}_seed{seed}")
     composed = features_to_motion(stats["style_mean"][sid].double().cpu().numpy()[None], FPS).rotations[0]
     weight = np.ones(motion.frames) if amplitude is None else np.array(amplitude, float)[: motion.frames]
+    if "style_gain" in stats:  # a file calibrated before the energy offset (engine.calibrate) keeps its gain
+        weight *= float(stats["style_gain"][sid])
     ease = min(int(EASE_SECONDS * FPS), motion.frames // 2)
     if ease > 0:
         ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, ease))

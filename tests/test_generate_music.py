@@ -65,3 +65,14 @@ def test_exaggerated_movement_stays_inside_the_hard_joint_limits(sugar_plum, mod
             errors = [v for v in validate(dance, checks=["joint_limit"]).errors
                       if not any(part in v.joint for part in legs)]
             assert not errors, (style, seed, errors[0].message)
+
+
+def test_an_older_file_keeps_its_amplitude_gain(sugar_plum, model):
+    """Files calibrated before the energy offset carried a per-style gain on the
+    rotations instead (engine.calibrate): it still scales their movement."""
+    generator, stats, styles, meta = model
+    assert "style_gain" not in stats
+    older = (generator, dict(stats, style_gain=np.full(len(styles), 1.4)), styles, meta)
+    cond = music_conditioning(sugar_plum, model, "pop")
+    plain, scaled = (body_speed(generate_from_conditioning(cond, "pop", 0, m)).mean() for m in (model, older))
+    assert scaled > 1.2 * plain
