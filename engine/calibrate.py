@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from engine.bisection import bisect
 from engine.energy_map import ENERGY, raised
 from engine.features import features_to_motion
 from engine.footwork import anchor_root
@@ -64,12 +65,6 @@ def style_energy_offsets(model, data) -> torch.Tensor:
         if not clips:
             continue
         target = real_speed(data, clips)
-        lo, hi = OFFSET_RANGE
-        for _ in range(BISECTION_STEPS):
-            mid = 0.5 * (lo + hi)
-            if generated_speed(model, data, clips, style, mid) < target:
-                lo = mid
-            else:
-                hi = mid
-        offsets[s] = 0.5 * (lo + hi)
+        offsets[s] = bisect(lambda x: generated_speed(model, data, clips, style, x) < target,
+                            *OFFSET_RANGE, BISECTION_STEPS)
     return offsets

@@ -39,6 +39,8 @@ import torch
 from scipy.ndimage import gaussian_filter1d
 from scipy.stats import rankdata
 
+from engine.bisection import bisect
+
 SMOOTH_S = 0.3  # about half a beat at the takes' 80-110 BPM pulse
 SECTION_S = 5.0  # Gaussian sigma of the section-scale part: periods longer than about 30 s
 WEIGHT_DECADES = 2.0  # the section weight is looked for between 1/100 and 1
@@ -106,14 +108,9 @@ def _balanced(smooth: np.ndarray, quantiles: np.ndarray, section_ratio: float, f
     if _section_ratio([mapped], fps) <= section_ratio:
         return mapped
     sections, rest = _split(smooth, fps)
-    lo, hi = -WEIGHT_DECADES, 0.0
-    for _ in range(BALANCE_STEPS):
-        mid = 0.5 * (lo + hi)
-        if _section_ratio([_ranked(10.0**mid * sections + rest, quantiles)], fps) < section_ratio:
-            lo = mid
-        else:
-            hi = mid
-    return _ranked(10.0 ** (0.5 * (lo + hi)) * sections + rest, quantiles)
+    log_weight = bisect(lambda x: _section_ratio([_ranked(10.0**x * sections + rest, quantiles)], fps) < section_ratio,
+                        -WEIGHT_DECADES, 0.0, BALANCE_STEPS)
+    return _ranked(10.0**log_weight * sections + rest, quantiles)
 
 
 def raised(energy: np.ndarray, offset: float) -> np.ndarray:

@@ -148,6 +148,11 @@ def _widen_gaps(feet: np.ndarray, frames: int) -> np.ndarray:
     return out
 
 
+def min_step_frames(fps: float) -> int:
+    """MIN_STEP_S in frames (at least 2)."""
+    return max(2, int(round(MIN_STEP_S * fps)))
+
+
 def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
     """Pin the feet over their contact runs: the (T, 4) ``contacts`` flags (by default
     the motion's own, the generator's prediction) and wherever a foot rests on the
@@ -162,7 +167,7 @@ def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
     if flags is not None:
         feet = foot_flags(flags) | feet
     feet |= support_foot(motion, feet)
-    feet = _widen_gaps(feet, max(2, int(round(MIN_STEP_S * motion.fps))))
+    feet = _widen_gaps(feet, min_step_frames(motion.fps))
     before = leg_clearance(motion.positions)
     release = np.zeros((motion.frames, 2))
     for _ in range(CLEAR_PASSES):

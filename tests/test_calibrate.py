@@ -38,3 +38,12 @@ def test_the_offset_makes_the_generator_move_at_the_takes_speed(salsa):
         # the bisection's premise: more energy, faster movement
         speeds = [C.generated_speed(model, data, clips, style, x) for x in (low, 0.0, high)]
         assert np.all(np.diff(speeds) > 0), (style, speeds)
+
+
+def test_the_bisection_finds_a_crossing_and_stops_at_the_ends():
+    from engine.bisection import bisect
+
+    assert bisect(lambda x: x**3 < 0.2, 0.0, 1.0, 20) == pytest.approx(0.2 ** (1 / 3), abs=1e-6)
+    # a value outside the range: half the last interval from the nearer end
+    assert bisect(lambda x: True, -0.3, 0.5, 10) == pytest.approx(0.5 - 0.8 / 2**11)
+    assert bisect(lambda x: False, -0.3, 0.5, 10) == pytest.approx(-0.3 + 0.8 / 2**11)

@@ -12,8 +12,8 @@ from engine import repair
 from engine.audio import analyze
 from engine.checkpoint import DEFAULT_MODEL, load_model
 from engine import joint_limits as JL
-from engine.footwork import (HEEL_RISE_ABOVE, LEG_CLEAR, LIFTED_OFF, MIN_STEP_S, _widen_gaps, anchor_root,
-                             feet_on_floor, foot_flags, leg_clearance, lift_swings, plant_feet, rest_on_floor,
+from engine.footwork import (HEEL_RISE_ABOVE, LEG_CLEAR, LIFTED_OFF, _widen_gaps, anchor_root, feet_on_floor,
+                             foot_flags, leg_clearance, lift_swings, min_step_frames, plant_feet, rest_on_floor,
                              rise_heels, separate_shins, support_foot, swivel_knees, swivel_leg)
 from engine.generate import generate_from_conditioning, music_conditioning
 from engine.motion import Motion, load_motion
@@ -92,7 +92,7 @@ def test_plant_feet_pins_contacts_of_a_gliding_take(salsa):
     pinned = out.contacts[:, [0, 2]]
     assert np.array_equal(out.contacts, np.repeat(pinned, 2, axis=1))
     # every given contact is pinned, but for the ends taken to widen a gap under MIN_STEP_S
-    assert (pinned | ~_widen_gaps(feet, round(MIN_STEP_S * 30.0))).all()
+    assert (pinned | ~_widen_gaps(feet, min_step_frames(30.0))).all()
     assert _slide_in_contact(out, pinned) < 0.1 * before
 
 
