@@ -115,6 +115,16 @@ def features(positions_list, stride_seconds: float = CLIP_SECONDS):
             np.stack([MF.geometric_features(c, FPS) for c in cl]))
 
 
+def pose_gaps(gen, seeds: int, takes) -> dict:
+    """How different two seeds' dances to one song are (metrics.pose_gap, seeds 0
+    and 1, mean over the songs), beside two different takes of the style (mean over
+    pairs of takes); ``gen`` holds each song's seeds in turn."""
+    pairs = [(a, b) for i, a in enumerate(takes) for b in takes[i + 1:]]
+    return {"seeds": float(np.mean([M.pose_gap(gen[i].positions, gen[i + 1].positions)
+                                    for i in range(0, len(gen), seeds)])) if seeds > 1 else float("nan"),
+            "takes": float(np.mean([M.pose_gap(a.positions, b.positions) for a, b in pairs]))}
+
+
 def evaluate(model_path, seeds: int, out_dir: Path, songs: list[Path], plot: bool) -> dict:
     """Every figure of the report for one song set (plots of its first song when ``plot``)."""
     model = load_model(model_path)
@@ -147,6 +157,7 @@ def evaluate(model_path, seeds: int, out_dir: Path, songs: list[Path], plot: boo
             "bas": {k: float(np.nanmean(v)) for k, v in bas.items()},
             "real": naturalness(real), "model": naturalness(gen),
             "unsynced": naturalness(unsync), "warped": naturalness(warped),
+            "pose_gap": pose_gaps(gen, seeds, train),
         }
         real_pos, gen_pos = [r.positions for r in real], [g.positions for g in gen]
         by_style[style] = (gen_pos, real_pos, [t.positions for t in train])
@@ -340,6 +351,13 @@ def _set_tables(res: dict) -> list[str]:
     for style, r in res["styles"].items():
         d = r["div_k"]
         lines.append(f"| {style} | {d['model']:.2f} | {d['real']:.2f} | {d['train']:.2f} | {d['train_within']:.2f} |")
+    lines += ["", "### Seeds: how different two seeds' dances to one song are", "",
+              "Mean joint distance in the body frame (metrics.pose_gap, metres): seeds 0 and 1 on each "
+              "song, beside two different training takes of the style.", "",
+              "| style | two seeds, one song | two different takes |", "|---|---|---|"]
+    for style, r in res["styles"].items():
+        g = r["pose_gap"]
+        lines.append(f"| {style} | {g['seeds']:.3f} | {g['takes']:.3f} |")
     return lines
 
 

@@ -159,7 +159,7 @@ def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
     floor (feet_on_floor; a low foot moving faster steps). Where pinning would make the
     legs pass through each other (engine.validate's leg capsules) that the motion
     kept apart, the pins are released around it. The result's contact flags are
-    the frames pinned."""
+    the frames pinned in full (a pin let go even in part lets its foot slide)."""
     flags = motion.contacts if contacts is None else contacts
     if motion.frames < 3:
         return motion
@@ -182,7 +182,7 @@ def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
                                - motion.positions[crossed][:, [M.L_ANKLE, M.R_ANKLE]], axis=-1).sum(0)
         f = int(moved.argmax())
         release[:, f] = np.minimum(1.0, release[:, f] + 0.5 * _ease_around(crossed, motion.fps))
-    feet &= release < 0.5
+    feet &= release == 0
     planted = np.repeat(feet, 2, axis=1)  # ankle and toe of each foot
     out = Motion(q, root, motion.fps, planted, motion.name)
     out._positions = P  # lock_feet's forward kinematics of (q, root)

@@ -23,6 +23,7 @@ SMPL_PARENTS = np.array(
     [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
 )
 PELVIS = 0
+L_HIP, R_HIP = 1, 2
 L_ANKLE, R_ANKLE, L_TOE, R_TOE = 7, 8, 10, 11
 FOOT_JOINTS = np.array([L_ANKLE, L_TOE, R_ANKLE, R_TOE])  # order of the contact flags
 UP = 2  # z
@@ -295,6 +296,26 @@ def jitter(positions, fps: float) -> float:
     if len(p) < 4:
         return float("nan")
     return float(np.linalg.norm(np.diff(p, n=3, axis=0), axis=-1).mean() * JITTER_FPS**3)
+
+
+def body_frame(positions) -> np.ndarray:
+    """(T, 24, 3) joints relative to the pelvis, turned so that the hips' line
+    (right hip to left hip) is +x: a pose reads the same wherever it stands and
+    whichever way it faces (engine.losses uses the same frame)."""
+    p = _motion(positions)
+    rel = p - p[:, PELVIS:PELVIS + 1]
+    across = p[:, L_HIP, :2] - p[:, R_HIP, :2]
+    angle = np.arctan2(across[:, 1], across[:, 0])[:, None]
+    c, s = np.cos(angle), np.sin(angle)
+    return np.stack([rel[..., 0] * c + rel[..., 1] * s, rel[..., 1] * c - rel[..., 0] * s, rel[..., 2]], -1)
+
+
+def pose_gap(a, b) -> float:
+    """Mean distance (m) between two dances' joints in the body frame over their
+    common frames: how different two seeds' dances to one song look, beside the
+    gap between two different takes of a style."""
+    n = min(len(a), len(b))
+    return float(np.linalg.norm(body_frame(a[:n]) - body_frame(b[:n]), axis=-1).mean())
 
 
 def bone_length_variation(positions, parents=SMPL_PARENTS) -> float:

@@ -30,6 +30,10 @@ from engine.rhythm import (COND_DIM, ENERGY_PERCENTILE, conditioning, half_time,
                            normalise_energy)
 
 WINDOW = 128
+# Two seeds' dances to one song should differ by at least this much (metres, mean
+# joint distance in the body frame): half of what two unrelated windows of a
+# style's takes differ by (0.15-0.26 m).
+SEED_MARGIN = 0.08
 STRETCH_FACTORS = (0.8, 1.25)  # the takes pulse near 90 BPM; songs run faster
 # Clips pulsing this fast are also given at half time, as engine.generate feeds
 # music above 115 BPM: the dancer keeps its pace while the count halves.
@@ -53,7 +57,7 @@ class TrainConfig:
     weights: dict = field(default_factory=lambda: {
         "adv": 1.0, "fm": 1.0, "rec": 2.0, "sync": 1.5, "energy": 0.2,
         "smooth": 0.5, "range": 1.0, "contact": 0.5, "speed": 2.0, "travel": 1.0,
-        "clearance": 1.0, "pose": 1.0})
+        "clearance": 1.0, "pose": 1.0, "diverse": 1.0})
 
 
 @dataclass
@@ -294,6 +298,7 @@ def train_step(G, D, opt_g, opt_d, real, cond, style, stats, cfg: TrainConfig) -
     pos_real = joint_positions(real)
     fake = fake_n * std + mean
     pos_fake = joint_positions(_without_travel(fake))
+    pos_other = joint_positions(_without_travel(fakes_n[1] * std + mean))
     n_d = slice(0, POSE_FEATURES)
 
     # discriminator
@@ -311,6 +316,7 @@ def train_step(G, D, opt_g, opt_d, real, cond, style, stats, cfg: TrainConfig) -
         "fm": L.feature_matching(real_hidden, fake_hidden),
         "rec": L.min_of_k_reconstruction(fakes_n, real_n),
         "contact": L.contact_loss(pos_fake, fake, real[..., 147:]),
+        "diverse": L.seed_diversity_loss(pos_fake, pos_other, SEED_MARGIN),
     }
     if cfg.sync:
         phase = torch.atan2(cond[..., 0], cond[..., 1]) / (2 * torch.pi)

@@ -110,3 +110,19 @@ def test_pose_statistics_loss_sees_arms_held_in_one_pose(shared_data):
     mixed = torch.tensor([0, 0, 1, 1])
     swapped = torch.cat([real[2:], real[:2]])
     assert L.pose_stats_loss(swapped, real, mixed).item() > 0.05
+
+
+def test_seed_diversity_loss_wants_noise_draws_apart(shared_data):
+    real = _modern_windows(shared_data)
+    assert L.seed_diversity_loss(real, real, 0.08).item() == pytest.approx(1.0)  # clones
+    # the same dance turned to face elsewhere or moved across the floor is no other dance
+    c, s = torch.cos(torch.tensor(1.0)), torch.sin(torch.tensor(1.0))
+    turned = real @ torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]).T + 0.5
+    assert L.seed_diversity_loss(turned, real, 0.08).item() == pytest.approx(1.0, abs=1e-3)
+    # other windows of the takes (another dance) clear the margin
+    other = torch.cat([real[1:], real[:1]])
+    assert L.seed_diversity_loss(other, real, 0.08).item() == pytest.approx(0.0, abs=0.05)
+    # an arm raised 4 cm more (its mean joint gap is a fraction of that) falls short
+    raised = real.clone()
+    raised[..., [18, 20, 22], 2] += 0.04
+    assert 0.9 < L.seed_diversity_loss(raised, real, 0.08).item() < 1.0

@@ -315,6 +315,17 @@ def test_jitter_speed_and_bone_lengths():
     assert M.bone_length_variation(stretched) == pytest.approx(0.1)
 
 
+def test_pose_gap_ignores_place_and_facing():
+    dance = still(20)
+    turn = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # 90 degrees about Z
+    elsewhere = dance @ turn.T + np.array([2.0, -1.0, 0.0])
+    assert M.pose_gap(dance, elsewhere) == pytest.approx(0.0, abs=1e-12)
+    raised = dance.copy()
+    raised[:, [20, 22], 2] += 0.24  # the left forearm lifted: 2 of 24 joints 24 cm
+    assert M.pose_gap(raised, dance) == pytest.approx(0.02)
+    assert M.pose_gap(raised[:5], dance) == pytest.approx(0.02)  # over the common frames
+
+
 def test_summary():
     motion = pulsing(np.arange(241) / 60, T0, PERIOD)
     report = M.summary(motion, 60)
