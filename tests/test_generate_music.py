@@ -7,8 +7,8 @@ import pytest
 
 from engine.audio import analyze
 from engine.checkpoint import DEFAULT_MODEL, load_model
-from engine.metrics import pose_gap
 from engine.generate import FPS, amplitude_curve, generate_from_conditioning, music_conditioning
+from engine.metrics import pose_gap
 from engine.validate import validate
 
 SUGAR_PLUM = "music/Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.hq.ogg"
