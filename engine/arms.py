@@ -1,11 +1,13 @@
 """Generation-time arm clean-up: a hand brushes past the legs, the trunk and the
-other arm, never through them, and an arm does not snap.
+other arm, never through them, an elbow stays out of the trunk, and an arm does not
+snap.
 
 A generator that moves its arms freely sometimes swings a forearm through a thigh
 (hanging hands that sway inwards, a hand sweeping across the hips), through the
-trunk (an arm folded across the chest) or through the other forearm. Where a
-forearm comes within ARM_CLEAR of one of those (engine.validate's capsules, as a
-fraction of their summed radii), ``separate_arms`` moves that wrist out of it by
+trunk (an arm folded across the chest) or through the other forearm, and tucks an
+elbow into the belly or the sternum. Where a forearm comes within ARM_CLEAR of one
+of those, or an upper arm of the torso (engine.validate's capsules, as a fraction of
+their summed radii), ``separate_arms`` moves that wrist out of it by
 two-bone IK on the arm, eased in and out, like engine.footwork.separate_shins does
 for the shins. ``calm_arm_snaps`` then interpolates an arm across the frames where
 it would break the validator's acceleration or jerk error limit.
@@ -31,43 +33,50 @@ TRUNK = ("torso", "chest")
 ARM_JOINTS = [JOINT[f"{side}_{j}"] for side in "LR" for j in ("shoulder", "elbow", "wrist")]
 
 
-def _bodies(arm: str, other: str) -> tuple[str, ...]:
-    """The capsules ``arm``'s forearm is kept out of: both thighs, the torso, the chest
-    and the other forearm."""
-    return (f"{arm}_thigh", f"{other}_thigh") + TRUNK + (f"{other}_forearm",)
+def _pairs(arm: str, other: str) -> tuple[tuple[str, str], ...]:
+    """(part of ``arm``, body capsule) pairs kept apart: the forearm from both thighs,
+    the torso, the chest and the other forearm; the upper arm from the torso (an
+    elbow tucked into the belly or the sternum)."""
+    bodies = (f"{arm}_thigh", f"{other}_thigh") + TRUNK + (f"{other}_forearm",)
+    return tuple((f"{arm}_forearm", body) for body in bodies) + ((f"{arm}_upperarm", "torso"),)
 
 
-PAIRS = tuple((f"{arm}_forearm", body) for arm, other in SIDES for body in _bodies(arm, other))
+PAIRS = tuple(pair for arm, other in SIDES for pair in _pairs(arm, other))
+SEGMENTS = {"forearm": ("elbow", "wrist"), "upperarm": ("shoulder", "elbow")}
 
 
-def _wrist_push(P: np.ndarray, ratios: np.ndarray, arm: str, bodies) -> np.ndarray:
-    """(T, 3) horizontal move taking ``arm``'s forearm ARM_CLEAR clear of each capsule
-    in ``bodies`` where ``ratios`` (T, len(bodies)) says it is closer: away from the
-    capsule's axis, and where the axes cross, forwards out of the trunk and outwards
-    from a thigh or the other forearm."""
-    elbow, wrist = P[:, JOINT[f"{arm}_elbow"]], P[:, JOINT[f"{arm}_wrist"]]
+def _wrist_push(P: np.ndarray, ratios: np.ndarray, arm: str, pairs) -> np.ndarray:
+    """(T, 3) horizontal move taking each part of ``arm`` in ``pairs`` ARM_CLEAR clear
+    of its body capsule where ``ratios`` (T, len(pairs)) says it is closer: away from
+    the capsule's axis, and where the axes cross, forwards out of the trunk and
+    outwards from a thigh or the other forearm. The wrist moves further the nearer
+    the shoulder the touching point lies (an elbow moves about half as far as its
+    wrist, the shoulder not at all)."""
     left = pelvis_left(P)
     outward = left * (1.0 if arm == "L" else -1.0)
     forward = np.cross(left, [0.0, 0.0, 1.0])
-    push = np.zeros_like(wrist)
-    for k, body in enumerate(bodies):
+    push = np.zeros_like(P[:, 0])
+    for k, (part, body) in enumerate(pairs):
+        start, end = (JOINT[f"{arm}_{j}"] for j in SEGMENTS[part.split("_")[1]])
         top, bottom, radius = V.CAPSULES[body]
-        gap, s, _ = V.segment_gap(elbow, wrist, P[:, JOINT[top]], P[:, JOINT[bottom]])
+        gap, s, _ = V.segment_gap(P[:, start], P[:, end], P[:, JOINT[top]], P[:, JOINT[bottom]])
         dist = np.linalg.norm(gap, axis=1)
         gap[:, 2] = 0.0
+        if part.endswith("upperarm"):  # an elbow leaves the belly forwards or to its side, never out of the back
+            gap -= np.minimum(np.einsum("ti,ti->t", gap, forward), 0.0)[:, None] * forward
         side = np.linalg.norm(gap, axis=1, keepdims=True)
         crossing = forward if body in TRUNK else outward
         away = np.where(side > 0.01, gap / np.maximum(side, 1e-9), crossing)
-        # the wrist moves further when the forearm touches the body near its elbow
-        reach = V.CAPSULES[f"{arm}_forearm"][2] + radius
+        reach = V.CAPSULES[part][2] + radius
         need = np.where(ratios[:, k] < ARM_CLEAR, np.maximum(ARM_CLEAR * reach - dist, 0.0), 0.0)
-        push += away * (need / np.maximum(s, 0.5))[:, None]
+        lever = np.maximum(s, 0.5) * (0.5 if part.endswith("upperarm") else 1.0)
+        push += away * (need / lever)[:, None]
     return push
 
 
 def separate_arms(motion: Motion) -> Motion:
-    """Where a forearm would pass through a thigh, the trunk or the other forearm, move
-    that wrist out of it (away from the body's axis, horizontally; forwards out of
+    """Where a forearm would pass through a thigh, the trunk or the other forearm, or an
+    upper arm through the torso, move that wrist out of it (away from the body's axis, horizontally; forwards out of
     the trunk and outwards elsewhere where the axes cross) by two-bone IK on the arm,
     eased in and out by a smooth envelope. The arms' joints are then kept inside
     their hard limits (engine.joint_limits)."""
@@ -82,7 +91,7 @@ def separate_arms(motion: Motion) -> Motion:
             break
         targets, weights = [], []
         for i, (arm, other) in enumerate(SIDES):
-            push = _wrist_push(P, ratios[:, n * i:n * (i + 1)], arm, _bodies(arm, other))
+            push = _wrist_push(P, ratios[:, n * i:n * (i + 1)], arm, _pairs(arm, other))
             amount = np.minimum(np.linalg.norm(push, axis=1), ARM_MOVE_MAX)
             move = smooth_envelope(amount, 2 * fade + 1, fade / 2.0, mode="constant")
             way = gaussian_filter1d(push, fade / 2.0, axis=0)

@@ -134,6 +134,7 @@ FROZEN_STEP_DEG = 0.01  # per frame: no real captured joint is this still for se
 FROZEN_MIN_S = 2.0
 
 BEAT_TOLERANCE = 0.1  # seconds between a music beat and the nearest kinetic beat
+HALF_TIME_GAIN = 1.5  # a half-time grid is the count where its share on time is this much higher
 COMPOSED_WINDOW = 0.5  # seconds at the start and end that should be calm
 
 # Score: 100 - sum over kinds and severities of min(cap, weight * (events + seconds)).
@@ -814,16 +815,39 @@ def _music_parts(music):
     return np.asarray(music, dtype=float).reshape(-1), None, 0.0
 
 
+def _on_time(ctx: _Ctx, beats: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(offsets s, inside mask, fraction on time) of ``beats`` against the kinetic beats."""
+    offsets = M.beat_offsets(ctx.P, ctx.fps, beats)
+    inside = np.isfinite(offsets)
+    share = float(np.mean(np.abs(offsets[inside]) <= BEAT_TOLERANCE)) if inside.any() else 0.0
+    return offsets, inside, share
+
+
+def _counted_beats(ctx: _Ctx, beats: np.ndarray) -> tuple[np.ndarray, int]:
+    """(the beats the dance is counted on, music beats per count): the better of the
+    two half-time grids where half or more of its beats are on time and the share is
+    over HALF_TIME_GAIN times every beat's, else every beat. Dancers take fast music
+    at half time (engine.generate.fold_tempo does too); a dance on every beat is as
+    much on time on either half grid, so it stays counted on every beat."""
+    if len(beats) < 4:
+        return beats, 1
+    half = max((beats[0::2], beats[1::2]), key=lambda b: _on_time(ctx, b)[2])
+    share = _on_time(ctx, half)[2]
+    return (half, 2) if share >= 0.5 and share > HALF_TIME_GAIN * _on_time(ctx, beats)[2] else (beats, 1)
+
+
 def _check_beats(ctx: _Ctx, beats: np.ndarray, metrics: dict):
     if beats is None or len(beats) == 0:
         return
-    offsets = M.beat_offsets(ctx.P, ctx.fps, beats)
-    metrics["bas"] = M.bas(ctx.P, ctx.fps, beats)
-    inside = np.isfinite(offsets)
+    metrics["bas"] = M.bas(ctx.P, ctx.fps, beats)  # the Bailando protocol: every music beat
+    beats, per_count = _counted_beats(ctx, beats)
+    offsets, inside, share = _on_time(ctx, beats)
     if not inside.any():
         return
-    metrics["beats_on_time"] = float(np.mean(np.abs(offsets[inside]) <= BEAT_TOLERANCE))
+    metrics["beats_per_count"] = per_count
+    metrics["beats_on_time"] = share
     metrics["beat_offset_median_ms"] = float(np.median(np.abs(offsets[inside])) * 1000)
+    counted, time = ("", "") if per_count == 1 else ("counted ", " (half time)")
     frames = np.rint(beats * ctx.fps).astype(int)
     off = inside & (np.abs(np.nan_to_num(offsets)) > BEAT_TOLERANCE)
     # merge consecutive off beats (in beat order) into one range
@@ -833,12 +857,12 @@ def _check_beats(ctx: _Ctx, beats: np.ndarray, metrics: dict):
         n = len(idx)
         ctx.add("beat_sync", "info", None, int(np.clip(frames[idx[0]], 0, ctx.T - 1)),
                 int(np.clip(frames[idx[-1]], 0, ctx.T - 1)), peak, BEAT_TOLERANCE,
-                f"{n} beat{'s' * (n > 1)} with no kinetic beat within {BEAT_TOLERANCE * 1000:.0f} ms "
+                f"{n} {counted}beat{'s' * (n > 1)}{time} with no kinetic beat within {BEAT_TOLERANCE * 1000:.0f} ms "
                 f"(worst {peak * 1000:.0f} ms)")
-    if metrics["beats_on_time"] < 0.5:
-        ctx.add("beat_sync", "warning", None, 0, ctx.T - 1, 1 - metrics["beats_on_time"], 0.5,
-                f"only {metrics['beats_on_time'] * 100:.0f}% of the music beats have a kinetic beat "
-                f"within {BEAT_TOLERANCE * 1000:.0f} ms (BAS {metrics['bas']:.3f})")
+    if share < 0.5:
+        ctx.add("beat_sync", "warning", None, 0, ctx.T - 1, 1 - share, 0.5,
+                f"only {share * 100:.0f}% of the music beats, and under half of every other beat, have a "
+                f"kinetic beat within {BEAT_TOLERANCE * 1000:.0f} ms (BAS {metrics['bas']:.3f})")
 
 
 def _speed_curve(ctx: _Ctx) -> np.ndarray:

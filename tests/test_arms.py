@@ -45,6 +45,24 @@ def test_a_hand_folded_into_the_chest_comes_out_in_front(shared_data):
     assert np.allclose(clear.positions[:, legs], through.positions[:, legs])
 
 
+def test_an_elbow_tucked_into_the_belly_comes_out(shared_data):
+    """The left wrist of a real salsa take is swept across the body, to the right of
+    the belly, for two seconds: the forearm and the upper arm (the elbow) go through
+    the torso, until separate_arms takes both out; the forearm alone cleared leaves
+    the upper arm 22% of the radii from the torso's axis, a warning."""
+    take = resample(load_motion(shared_data / "mocap/cmu_salsa/60_01_scaled.bvh.gz"), 30.0).slice(0, 600)
+    P = take.positions
+    left, up = pelvis_left(P), np.array([0.0, 0.0, 1.0])
+    across = P[:, JOINT["spine2"]] - 0.25 * left + 0.1 * np.cross(left, up)
+    through = sweep_into(take, "L_arm", JOINT["L_wrist"], across)
+    elbow = [("L_upperarm", "torso")]
+    assert V.capsule_ratios(through.positions, 1.0, elbow).min() < 0.03
+    clear = separate_arms(through)
+    assert_taken_apart(through, clear, PAIRS)
+    assert V.capsule_ratios(clear.positions, 1.0, elbow).min() > V.PENETRATION_WARN
+    assert not validate(clear).find("self_penetration")
+
+
 def test_arms_already_clear_are_left_alone(shared_data):
     take = resample(load_motion(shared_data / "mocap/cmu_salsa/60_01_scaled.bvh.gz"), 30.0).slice(0, 300)
     assert (V.capsule_ratios(take.positions, 1.0, PAIRS) >= 0.35).all()  # the hands stay clear here

@@ -282,6 +282,22 @@ def test_bone_lengths_and_stored_positions(modern):
         V.validate(positions=np.zeros((10, 23, 3)), fps=30)
 
 
+def test_half_time_dancing_is_counted_at_half_time(modern):
+    """A dance whose kinetic beats fall on every other music beat is on the beat at
+    half time (no warning, infos only for missed counts); off the grid it is warned."""
+    kb = M.kinetic_beats(modern.positions, modern.fps)
+    kb = kb[(kb > 1.0) & (kb < modern.duration - 1.0)]
+    on_every_beat = V.validate(modern, {"beats": kb}, checks=["beat_sync"])
+    assert on_every_beat.metrics["beats_per_count"] == 1 and on_every_beat.metrics["beats_on_time"] > 0.9
+    between = np.sort(np.concatenate([kb, 0.5 * (kb[1:] + kb[:-1])]))  # a beat between each two
+    half = V.validate(modern, {"beats": between}, checks=["beat_sync"])
+    assert half.metrics["beats_per_count"] == 2 and half.metrics["beats_on_time"] > 0.9
+    assert not half.find("beat_sync", "warning")
+    assert all("counted" in v.message for v in half.find("beat_sync", "info"))
+    off_grid = V.validate(modern, {"beats": between + 0.2}, checks=["beat_sync"])
+    assert off_grid.metrics["beats_per_count"] == 1 and off_grid.find("beat_sync", "warning")
+
+
 def test_music_checks(shared_data, modern):
     """Beat sync against real music beats, and section energy/composition rules."""
     from engine.audio import analyze
@@ -289,10 +305,14 @@ def test_music_checks(shared_data, modern):
     music = analyze(shared_data / "music" / "808kick120bpm.mp3", fps=30)
     report = V.validate(modern, music)
     assert 0.0 <= report.metrics["bas"] <= 1.0
-    offsets = M.beat_offsets(modern.positions, modern.fps, music.beats)
-    n_off = int(np.sum(np.abs(offsets[np.isfinite(offsets)]) > V.BEAT_TOLERANCE))
+    counted = music.beats if report.metrics["beats_per_count"] == 1 else None
+    grids = [counted] if counted is not None else [music.beats[0::2], music.beats[1::2]]
+    misses = []
+    for grid in grids:
+        offsets = M.beat_offsets(modern.positions, modern.fps, grid)
+        misses.append(int(np.sum(np.abs(offsets[np.isfinite(offsets)]) > V.BEAT_TOLERANCE)))
     infos = report.find("beat_sync", "info")
-    assert sum(int(v.message.split()[0]) for v in infos) == n_off
+    assert sum(int(v.message.split()[0]) for v in infos) == min(misses)
     # a "climax" over the calmest stretch is flagged; over the busiest, it is not
     speed = np.linalg.norm(np.diff(modern.positions, axis=0), axis=-1).mean(1)
     w = 120
