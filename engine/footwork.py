@@ -333,7 +333,9 @@ def separate_shins(motion: Motion) -> Motion:
     move by two-bone IK, eased in and out (a smooth envelope); a planted foot stays
     where it is while the other is free to move, and where both are planted each
     takes half the move, by one shift over its whole contact (it lands aside, then
-    stays)."""
+    stays). Sideways can be the wrong way (feet crossed under uncrossed knees, legs
+    swapping sides in the air): a move that brings the shins closer anywhere along
+    its run than they were is given back."""
     if motion.frames < 3:
         return motion
     shins = (("L_shin", "R_shin"),)
@@ -342,8 +344,9 @@ def separate_shins(motion: Motion) -> Motion:
     share = np.where(feet[:, :1] == feet[:, 1:], 0.5, np.where(feet, 0.0, 1.0))  # (T, 2)
     fade = fade_frames(motion.fps)
     q, root, P = motion.rotations, motion.root_translation, motion.positions
+    ratio = V.capsule_ratios(P, 1.0, shins)[:, 0]
     for _ in range(SHIN_PASSES):
-        close = V.capsule_ratios(P, 1.0, shins)[:, 0] < SHIN_CLEAR
+        close = ratio < SHIN_CLEAR
         if not close.any():
             break
         knees, ankles = P[:, [JOINT["L_knee"], JOINT["R_knee"]]], P[:, [JOINT["L_ankle"], JOINT["R_ankle"]]]
@@ -360,7 +363,12 @@ def separate_shins(motion: Motion) -> Motion:
             shift = gaussian_filter1d(shift, fade / 2.0, axis=0, mode="constant")
             targets.append(ankles[:, f] + shift)
             weights.append(shift.any(axis=1).astype(float))
-        q, P = solve_legs(q, root, P, targets, weights)
+        q_new, P_new = solve_legs(q, root, P, targets, weights)
+        ratio_new = V.capsule_ratios(P_new, 1.0, shins)[:, 0]
+        for a, b in V.runs((weights[0] > 0) | (weights[1] > 0)):
+            if ratio_new[a:b + 1].min() < ratio[a:b + 1].min():  # a move that crosses the legs is given back
+                q_new[a:b + 1], P_new[a:b + 1], ratio_new[a:b + 1] = q[a:b + 1], P[a:b + 1], ratio[a:b + 1]
+        q, P, ratio = q_new, P_new, ratio_new
     out = Motion(q, root, motion.fps, motion.contacts, motion.name)
     out._positions = P
     return out
