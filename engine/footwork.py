@@ -116,7 +116,7 @@ def support_foot(motion: Motion, feet: np.ndarray) -> np.ndarray:
 
 
 LEG_PAIRS = (("L_thigh", "R_thigh"), ("L_shin", "R_shin"), ("L_shin", "R_thigh"), ("R_shin", "L_thigh"))
-MIN_STEP_S = 0.15  # shorter gaps between two contacts of a foot are widened to this
+MIN_STEP_S = 0.2  # shorter gaps between two contacts of a foot are widened to this (the takes' 10th percentile)
 CLEAR_PASSES = 5  # lock, release a pin by half where the legs cross, lock again
 LEG_CLEAR = 0.1  # leg capsule axes closer than this fraction of their radii: crossed
 # (the validator's error is below 0.03)
