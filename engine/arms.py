@@ -57,29 +57,30 @@ def _wrist_push(P: np.ndarray, ratios: np.ndarray, arm: str, pairs) -> np.ndarra
     forward = np.cross(left, [0.0, 0.0, 1.0])
     push = np.zeros_like(P[:, 0])
     for k, (part, body) in enumerate(pairs):
-        start, end = (JOINT[f"{arm}_{j}"] for j in SEGMENTS[part.split("_")[1]])
+        upper = part.endswith("upperarm")
+        start, end = (JOINT[f"{arm}_{j}"] for j in SEGMENTS["upperarm" if upper else "forearm"])
         top, bottom, radius = V.CAPSULES[body]
         gap, s, _ = V.segment_gap(P[:, start], P[:, end], P[:, JOINT[top]], P[:, JOINT[bottom]])
         dist = np.linalg.norm(gap, axis=1)
         gap[:, 2] = 0.0
-        if part.endswith("upperarm"):  # an elbow leaves the belly forwards or to its side, never out of the back
+        if upper:  # an elbow leaves the belly forwards or to its side, never out of the back
             gap -= np.minimum(np.einsum("ti,ti->t", gap, forward), 0.0)[:, None] * forward
         side = np.linalg.norm(gap, axis=1, keepdims=True)
         crossing = forward if body in TRUNK else outward
         away = np.where(side > 0.01, gap / np.maximum(side, 1e-9), crossing)
         reach = V.CAPSULES[part][2] + radius
         need = np.where(ratios[:, k] < ARM_CLEAR, np.maximum(ARM_CLEAR * reach - dist, 0.0), 0.0)
-        lever = np.maximum(s, 0.5) * (0.5 if part.endswith("upperarm") else 1.0)
+        lever = np.maximum(s, 0.5) * (0.5 if upper else 1.0)
         push += away * (need / lever)[:, None]
     return push
 
 
 def separate_arms(motion: Motion) -> Motion:
     """Where a forearm would pass through a thigh, the trunk or the other forearm, or an
-    upper arm through the torso, move that wrist out of it (away from the body's axis, horizontally; forwards out of
-    the trunk and outwards elsewhere where the axes cross) by two-bone IK on the arm,
-    eased in and out by a smooth envelope. The arms' joints are then kept inside
-    their hard limits (engine.joint_limits)."""
+    upper arm through the torso, move that wrist out of it (away from the body's axis,
+    horizontally; forwards out of the trunk and outwards elsewhere where the axes
+    cross) by two-bone IK on the arm, eased in and out by a smooth envelope. The arms'
+    joints are then kept inside their hard limits (engine.joint_limits)."""
     if motion.frames < 3:
         return motion
     fade = fade_frames(motion.fps)

@@ -823,25 +823,26 @@ def _on_time(ctx: _Ctx, beats: np.ndarray) -> tuple[np.ndarray, np.ndarray, floa
     return offsets, inside, share
 
 
-def _counted_beats(ctx: _Ctx, beats: np.ndarray) -> tuple[np.ndarray, int]:
-    """(the beats the dance is counted on, music beats per count): the better of the
-    two half-time grids where half or more of its beats are on time and the share is
-    over HALF_TIME_GAIN times every beat's, else every beat. Dancers take fast music
-    at half time (engine.generate.fold_tempo does too); a dance on every beat is as
-    much on time on either half grid, so it stays counted on every beat."""
+def _counted_beats(ctx: _Ctx, beats: np.ndarray):
+    """(the beats the dance is counted on, music beats per count, their _on_time): the
+    better of the two half-time grids where half or more of its beats are on time and
+    the share is over HALF_TIME_GAIN times every beat's, else every beat. Dancers take
+    fast music at half time (engine.generate.fold_tempo does too); a dance on every
+    beat is as much on time on either half grid, so it stays counted on every beat."""
+    every = _on_time(ctx, beats)
     if len(beats) < 4:
-        return beats, 1
-    half = max((beats[0::2], beats[1::2]), key=lambda b: _on_time(ctx, b)[2])
-    share = _on_time(ctx, half)[2]
-    return (half, 2) if share >= 0.5 and share > HALF_TIME_GAIN * _on_time(ctx, beats)[2] else (beats, 1)
+        return beats, 1, every
+    half, timing = max(((b, _on_time(ctx, b)) for b in (beats[0::2], beats[1::2])), key=lambda h: h[1][2])
+    if timing[2] >= 0.5 and timing[2] > HALF_TIME_GAIN * every[2]:
+        return half, 2, timing
+    return beats, 1, every
 
 
 def _check_beats(ctx: _Ctx, beats: np.ndarray, metrics: dict):
     if beats is None or len(beats) == 0:
         return
     metrics["bas"] = M.bas(ctx.P, ctx.fps, beats)  # the Bailando protocol: every music beat
-    beats, per_count = _counted_beats(ctx, beats)
-    offsets, inside, share = _on_time(ctx, beats)
+    beats, per_count, (offsets, inside, share) = _counted_beats(ctx, beats)
     if not inside.any():
         return
     metrics["beats_per_count"] = per_count

@@ -11,7 +11,7 @@ from engine.audio import analyze
 from engine.checkpoint import DEFAULT_MODEL, load_model
 from engine.generate import FPS, amplitude_curve, generate_from_conditioning, music_conditioning
 from engine.metrics import pose_gap
-from engine.validate import validate
+from engine.validate import capsule_ratios, validate
 
 SUGAR_PLUM = "music/Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.hq.ogg"
 HELDOUT = Path(__file__).parent / "data" / "music_heldout"
@@ -99,11 +99,9 @@ def test_a_cross_step_is_not_pushed_through_the_other_leg(model):
     under uncrossed knees, the shins 19% of their radii apart. Moved apart sideways
     (left leg to the left, right to the right) the shins went through each other
     (0.2%, a validator error); footwork.separate_shins now gives such a move back."""
-    from engine import validate as V
-
     song = analyze(HELDOUT / "race1-jt.ogg", fps=FPS)
     cond = music_conditioning(song, model, "salsa_follow")
     motion = generate_from_conditioning(cond, "salsa_follow", 1, model, amplitude_curve(song, 1.0))
-    shins = V.capsule_ratios(motion.positions[575:630], 1.0, (("L_shin", "R_shin"),))
+    shins = capsule_ratios(motion.positions[575:630], 1.0, (("L_shin", "R_shin"),))
     assert shins.min() > 0.15
     assert not [v for v in validate(motion).find("self_penetration", "error") if v.end >= 575 and v.start < 630]

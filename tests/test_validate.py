@@ -305,8 +305,8 @@ def test_music_checks(shared_data, modern):
     music = analyze(shared_data / "music" / "808kick120bpm.mp3", fps=30)
     report = V.validate(modern, music)
     assert 0.0 <= report.metrics["bas"] <= 1.0
-    counted = music.beats if report.metrics["beats_per_count"] == 1 else None
-    grids = [counted] if counted is not None else [music.beats[0::2], music.beats[1::2]]
+    halves = report.metrics["beats_per_count"] == 2
+    grids = [music.beats[0::2], music.beats[1::2]] if halves else [music.beats]
     misses = []
     for grid in grids:
         offsets = M.beat_offsets(modern.positions, modern.fps, grid)
