@@ -122,7 +122,7 @@ def generate_from_conditioning(cond: np.ndarray, style: str, seed: int, model, a
     if len(cond) < 1:
         raise ChoreoError("the time range is empty: nothing to generate")
     rng = torch.Generator().manual_seed(int(seed))
-    noise = torch.randn(1, generator.noise_length(len(cond)), generator.cfg.noise_dims, generator=rng)
+    noise = generator.noise(1, len(cond), generator=rng)
     with torch.no_grad():
         out = generator(torch.as_tensor(cond, dtype=torch.float32, device=device)[None],
                         noise.to(device), torch.tensor([sid], device=device))

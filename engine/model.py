@@ -8,8 +8,8 @@ partitions), so a song of any length costs linear time in one pass.
 
 Generator: conditioning (music or motion rhythm, per frame) and a style
 embedding are encoded by strided convolutions to 1/8 of the frame rate;
-noise joins there; self-attention mixes context; transposed convolutions
-with batch norm and ReLU decode back to the frame rate, with skip
+noise joins there (one draw per ``noise_hold`` coarse frames); self-attention
+mixes context; transposed convolutions with batch norm and ReLU decode back to the frame rate, with skip
 connections from the encoder so beat timing survives at full resolution.
 Discriminator: spectrally normalised temporal convolutions with LeakyReLU
 over motion features, joint velocities and the conditioning; it scores
@@ -41,6 +41,7 @@ class ModelConfig:
     style_dims: int = 16
     heads: int = 4
     attention: bool = True
+    noise_hold: int = 1  # coarse frames each noise draw is held for (the shipped file: 1)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,6 +111,14 @@ class Generator(nn.Module):
 
     def noise_length(self, frames: int) -> int:
         return -(-frames // DOWN)
+
+    def noise(self, batch: int, frames: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+        """(batch, noise_length(frames), noise_dims) standard normal noise, each draw held
+        for ``cfg.noise_hold`` coarse frames: one choice per phrase, which the convolutions
+        and the attention do not average away as they do independent draws per coarse frame."""
+        length, hold = self.noise_length(frames), self.cfg.noise_hold
+        draws = torch.randn(batch, -(-length // hold), self.cfg.noise_dims, generator=generator)
+        return draws.repeat_interleave(hold, 1)[:, :length].to(device)
 
     def forward(self, cond: torch.Tensor, noise: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """cond (B,T,C), noise (B,ceil(T/8),Z), style (B,) -> (B,T,FEATURES)."""

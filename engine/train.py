@@ -54,6 +54,7 @@ class TrainConfig:
     structure: bool = True
     width: int = 64
     average: float = 0.999  # decay of the generator's moving average, the model shipped
+    noise_hold: int = 1  # coarse frames each noise draw is held for (engine.model.Generator.noise)
     weights: dict = field(default_factory=lambda: {
         "adv": 1.0, "fm": 1.0, "rec": 2.0, "sync": 1.5, "energy": 0.2,
         "smooth": 0.5, "range": 1.0, "contact": 0.5, "speed": 2.0, "travel": 1.0,
@@ -216,7 +217,8 @@ def train(data_dir, out, cfg: TrainConfig, styles_file=None, device="cpu", resum
     np.random.seed(cfg.seed)
     data = data or cached_training_set(data_dir, styles_file, Path(str(out) + ".trainset.npz"), log)
     stats = {k: v.to(device) for k, v in feature_stats(data).items()}
-    mcfg = ModelConfig(cond_dims=COND_DIM, styles=len(data.styles), width=cfg.width, attention=cfg.attention)
+    mcfg = ModelConfig(cond_dims=COND_DIM, styles=len(data.styles), width=cfg.width, attention=cfg.attention,
+                       noise_hold=cfg.noise_hold)
     G, D = Generator(mcfg).to(device), Discriminator(mcfg).to(device)
     average = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=(0.5, 0.999))
@@ -292,7 +294,7 @@ def train_step(G, D, opt_g, opt_d, real, cond, style, stats, cfg: TrainConfig) -
     mean, std, w = stats["mean"], stats["std"], cfg.weights
     real_n = (real - mean) / std
     b, t, _ = real.shape
-    noise = [torch.randn(b, G.noise_length(t), G.cfg.noise_dims, device=real.device) for _ in range(2)]
+    noise = [G.noise(b, t, device=real.device) for _ in range(2)]
     fakes_n = [G(cond, z, style) for z in noise]
     fake_n = fakes_n[0]
     pos_real = joint_positions(real)

@@ -80,6 +80,20 @@ def test_same_seed_same_dance_other_seed_other_dance(tmp_path):
     assert a.frames == 200 and a.fps == 30
 
 
+def test_noise_can_be_held_for_a_phrase():
+    """``train --noise-hold 8``: one noise draw per 8 coarse frames (64 frames, about 2 s);
+    by default (the shipped file) one per coarse frame, the same draws as before."""
+    hold = 8
+    gen = Generator(ModelConfig(cond_dims=5, styles=2, width=16, noise_hold=hold))
+    z = gen.noise(1, 300, generator=torch.Generator().manual_seed(0))
+    assert z.shape == (1, gen.noise_length(300), 32)
+    assert torch.equal(z[:, :hold], z[:, :1].expand(-1, hold, -1))
+    assert not torch.equal(z[:, hold - 1], z[:, hold])
+    per_frame = Generator(ModelConfig(cond_dims=5, styles=2, width=16))
+    assert torch.equal(per_frame.noise(1, 300, generator=torch.Generator().manual_seed(0)),
+                       torch.randn(1, 38, 32, generator=torch.Generator().manual_seed(0)))
+
+
 def test_bad_style_bad_files_and_empty_range(tmp_path):
     path = _model(tmp_path)
     model = load_model(path)

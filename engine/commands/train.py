@@ -15,6 +15,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--noise-hold", type=int, default=1, metavar="N",
+                        help="hold each noise draw for N coarse frames of 8 frames (8: about 2 s, one choice "
+                             "per phrase; see the model card, \"Why the last stage: seeds\")")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--resume", action="store_true", help="continue from OUT.ckpt if present")
     parser.add_argument("--init", help="model file whose generator starts the run (fine-tuning; "
@@ -37,7 +40,7 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     cfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, minutes=args.minutes,
                       sync=not args.no_sync, attention=not args.no_attention,
-                      structure=not args.no_structure)
+                      structure=not args.no_structure, noise_hold=args.noise_hold)
     for item in args.weight:
         name, _, value = item.partition("=")
         if name not in cfg.weights:
