@@ -122,10 +122,10 @@ def generate_from_conditioning(cond: np.ndarray, style: str, seed: int, model, a
     if len(cond) < 1:
         raise ChoreoError("the time range is empty: nothing to generate")
     rng = torch.Generator().manual_seed(int(seed))
-    noise = generator.noise(1, len(cond), generator=rng)
+    noise = generator.noise(1, len(cond), generator=rng, device=device)
     with torch.no_grad():
         out = generator(torch.as_tensor(cond, dtype=torch.float32, device=device)[None],
-                        noise.to(device), torch.tensor([sid], device=device))
+                        noise, torch.tensor([sid], device=device))
         feats = (out[0] * stats["std"] + stats["mean"]).double().cpu().numpy()
     if not np.isfinite(feats).all():
         raise ChoreoError("the generator produced NaN values (NaN guard); try another seed or model")

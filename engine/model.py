@@ -9,8 +9,9 @@ partitions), so a song of any length costs linear time in one pass.
 Generator: conditioning (music or motion rhythm, per frame) and a style
 embedding are encoded by strided convolutions to 1/8 of the frame rate;
 noise joins there (one draw per ``noise_hold`` coarse frames); self-attention
-mixes context; transposed convolutions with batch norm and ReLU decode back to the frame rate, with skip
-connections from the encoder so beat timing survives at full resolution.
+mixes context; transposed convolutions with batch norm and ReLU decode back to
+the frame rate, with skip connections from the encoder so beat timing survives
+at full resolution.
 Discriminator: spectrally normalised temporal convolutions with LeakyReLU
 over motion features, joint velocities and the conditioning; it scores
 overlapping patches (PatchGAN), so it also works at any length.

@@ -823,7 +823,7 @@ def _on_time(ctx: _Ctx, beats: np.ndarray) -> tuple[np.ndarray, np.ndarray, floa
     return offsets, inside, share
 
 
-def _counted_beats(ctx: _Ctx, beats: np.ndarray):
+def _counted_beats(ctx: _Ctx, beats: np.ndarray) -> tuple[np.ndarray, int, tuple[np.ndarray, np.ndarray, float]]:
     """(the beats the dance is counted on, music beats per count, their _on_time): the
     better of the two half-time grids where half or more of its beats are on time and
     the share is over HALF_TIME_GAIN times every beat's, else every beat. Dancers take
