@@ -85,8 +85,9 @@ def clips(positions: np.ndarray, stride_seconds: float = CLIP_SECONDS):
 
 def naturalness(motions):
     """Mean speed, p90 speed, kinetic beat rate, jitter, PFC, foot skate, bone-length
-    variation and the constraint validator's errors per minute (every check, joint
-    limits on the rotations included) over a set of Motions.
+    variation, the constraint validator's errors per minute (every check, joint
+    limits on the rotations included) and its self-penetration findings per minute
+    (warnings and errors: limbs passing through each other) over a set of Motions.
 
     Foot skate pools the set's foot-steps (skating steps / contact steps over all of
     it; a dance with two contact steps would otherwise weigh as much as one with a
@@ -97,13 +98,14 @@ def naturalness(motions):
     for motion in motions:
         p = motion.positions
         mean, p90 = M.joint_speed_stats(p, FPS)
-        errors = len(validate(motion).errors) / (len(p) / FPS / 60)
+        report, minutes = validate(motion), len(p) / FPS / 60
+        crossings = [v for v in report.find("self_penetration") if v.severity != "info"]
         rows.append([mean, p90, M.kinetic_beat_rate(p, FPS), M.jitter(p, FPS), M.pfc(p, FPS),
-                     M.bone_length_variation(p), errors])
+                     M.bone_length_variation(p), len(report.errors) / minutes, len(crossings) / minutes])
         slid, n = M.foot_skate_steps(p, FPS, ground=M.contact_ground(p))
         skating, steps = skating + slid, steps + n
     out = dict(zip(["speed_mean", "speed_p90", "beat_rate", "jitter", "pfc", "bone_var",
-                    "validator_errors"], np.mean(rows, 0)))
+                    "validator_errors", "self_penetration"], np.mean(rows, 0)))
     out["foot_skate"] = skating / steps if steps else 0.0
     out["contact_steps"] = steps
     return out
@@ -326,16 +328,18 @@ def _set_tables(res: dict) -> list[str]:
               "speeds in m/s, beat rate in kinetic beats per second, jitter in m/s³ at 30 fps, "
               "PFC per EDGE, foot skate as the share of all the set's contact steps that skate "
               "(contact heights from each motion's resting foot level, metrics.contact_ground), "
-              "validator errors per minute of dance (engine.validate, joint limits included)", "",
+              "validator errors per minute of dance (engine.validate, joint limits included), "
+              "self-penetration warnings and errors per minute (limbs through each other)", "",
               "| style | source | speed mean | speed p90 | beat rate | jitter | PFC | foot skate | bone-length var "
-              "| validator errors/min |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| validator errors/min | self-penetration/min |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for style, r in res["styles"].items():
         for source in ("real", "model", "unsynced", "warped"):
             n = r[source]
             lines.append(f"| {style} | {source} | {n['speed_mean']:.3f} | {n['speed_p90']:.3f} | "
                          f"{n['beat_rate']:.2f} | {n['jitter']:.1f} | {n['pfc']:.3f} | "
-                         f"{n['foot_skate']:.3f} | {n['bone_var']:.1e} | {n['validator_errors']:.1f} |")
+                         f"{n['foot_skate']:.3f} | {n['bone_var']:.1e} | {n['validator_errors']:.1f} | "
+                         f"{n['self_penetration']:.1f} |")
     lines += ["", "### Distribution (AIST++ features, Bailando normalisation; disjoint 5 s clips against "
               "held-out real takes cut every second; features constant over the real set left out; "
               "the pooled Div_k is not a target, see the module docstring)", "",
