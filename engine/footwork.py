@@ -18,7 +18,8 @@ Seven steps after decoding (engine.generate):
    each pin with continuous velocity (a displacement map, engine.repair), lifting
    off the floor on its way if it moves faster than a skate (engine.repair's step
    arc), a move between two pins takes at least MIN_STEP_S, and a pin that would
-   drive one leg through the other is let go around that moment.
+   bring one leg into the other (closer than the validator's self-penetration
+   warning, and closer than the motion had them) is let go around that moment.
 3. ``lift_swings``: a foot that moves along the floor faster than a skate (free, or
    flagged but let go) is raised just clear of it, its heel rising at the ends of
    the pins beside (a foot in motion is in the air).
@@ -120,6 +121,8 @@ MIN_STEP_S = 0.2  # shorter gaps between two contacts of a foot are widened to t
 CLEAR_PASSES = 5  # lock, release a pin by half where the legs cross, lock again
 LEG_CLEAR = 0.1  # leg capsule axes closer than this fraction of their radii: crossed
 # (the validator's error is below 0.03)
+PIN_CLEAR = V.PENETRATION_WARN  # a pin bringing the legs closer than the validator's warning is let go
+# (let go only at LEG_CLEAR, the follow's legs touched 8.3 times a minute on the dev tracks after the footwork; 0.4 now)
 
 
 def leg_clearance(P: np.ndarray) -> np.ndarray:
@@ -156,9 +159,9 @@ def min_step_frames(fps: float) -> int:
 def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
     """Pin the feet over their contact runs: the (T, 4) ``contacts`` flags (by default
     the motion's own, the generator's prediction) and wherever a foot rests on the
-    floor (feet_on_floor; a low foot moving faster steps). Where pinning would make the
-    legs pass through each other (engine.validate's leg capsules) that the motion
-    kept apart, the pins are released around it. The result's contact flags are
+    floor (feet_on_floor; a low foot moving faster steps). Where pinning would bring
+    the legs closer than PIN_CLEAR (engine.validate's leg capsules) and closer than
+    the motion kept them, the pins are released around it. The result's contact flags are
     the frames pinned in full (a pin let go even in part lets its foot slide)."""
     flags = motion.contacts if contacts is None else contacts
     if motion.frames < 3:
@@ -174,7 +177,7 @@ def plant_feet(motion: Motion, contacts: np.ndarray | None = None) -> Motion:
         q, root, _, P = lock_feet(motion.rotations, motion.root_translation, motion.fps, REST_HEIGHT,
                                   P=motion.positions, feet=feet, release=release)
         clearance = leg_clearance(P)
-        crossed = (clearance < LEG_CLEAR) & (clearance < before)
+        crossed = (clearance < PIN_CLEAR) & (clearance < before)
         if not crossed.any():
             break
         # the foot whose pin moved it further is the one let go
