@@ -3,7 +3,8 @@
 The music's rhythm (beat phase, beat pulse, energy, tempo) conditions the
 generator in one fully convolutional pass, so any length costs linear time
 and has no window seams; the music's energy is first re-expressed as the
-style's own motion energy (engine.energy_map). The music's arousal and the ``energy`` knob scale
+style's own motion energy (engine.energy_map). A joint the generator turns more
+than GLITCH_DEG in one frame is slerped over (engine.repair.fix_flips). The music's arousal and the ``energy`` knob scale
 movement amplitude around the style's composed pose (every joint then pulled
 back inside its hard limit, engine.joint_limits), and the dance eases
 in from and out to that pose over half a second at each end. Then engine.footwork
@@ -30,6 +31,7 @@ from engine.features import features_to_motion
 from engine.footwork import (anchor_root, lift_swings, plant_feet, rest_on_floor, rise_heels, separate_shins,
                              swivel_knees)
 from engine.motion import Motion
+from engine.repair import fix_flips
 from engine.rhythm import conditioning
 
 FPS = 30.0
@@ -102,6 +104,10 @@ def amplitude_curve(music, energy: float) -> np.ndarray:
     return np.clip((0.75 + 0.5 * arousal) * (0.85 + 0.3 * valence) * energy, 0.3, 1.5)
 
 
+GLITCH_DEG = 90.0  # a joint of the decoded motion turning further in one frame (and back) is a glitch: slerped over
+# (the generator folded modern's elbow 104 degrees in a frame and back; exaggerated, it broke the validator's 120)
+
+
 def _blend_towards(motion: Motion, pose: np.ndarray, weight: np.ndarray) -> Motion:
     """Per frame, slerp local rotations (not the root) from ``pose`` (24,4) to
     the motion by ``weight`` (0: the pose, 1: the motion, >1 exaggerates), then
@@ -130,6 +136,9 @@ def generate_from_conditioning(cond: np.ndarray, style: str, seed: int, model, a
     if not np.isfinite(feats).all():
         raise ChoreoError("the generator produced NaN values (NaN guard); try another seed or model")
     motion = features_to_motion(feats, FPS, name=f"{style}_seed{seed}")
+    q, root = motion.rotations.copy(), motion.root_translation.copy()
+    if fix_flips(q, root, FPS, threshold=GLITCH_DEG):
+        motion = Motion(q, root, motion.fps, motion.contacts, motion.name)
     composed = features_to_motion(stats["style_mean"][sid].double().cpu().numpy()[None], FPS).rotations[0]
     weight = np.ones(motion.frames) if amplitude is None else np.array(amplitude, float)[: motion.frames]
     if "style_gain" in stats:  # a file calibrated before the energy offset (engine.calibrate) keeps its gain

@@ -81,9 +81,10 @@ def interp_frames(q: np.ndarray, root: np.ndarray, s: int, e: int, joints=None, 
         root[s:e + 1] = root[a] * (1 - t[:, None]) + root[b] * t[:, None]
 
 
-def fix_flips(q: np.ndarray, root: np.ndarray, fps: float, mask=None) -> int:
-    """Slerp over flip segments and spread one-way jumps (in place). Returns the count."""
-    found = V.find_flips(q, fps)
+def fix_flips(q: np.ndarray, root: np.ndarray, fps: float, mask=None, threshold: float | None = None) -> int:
+    """Slerp over flip segments and spread one-way jumps (in place; steps over
+    ``threshold`` degrees a frame, by default the validator's). Returns the count."""
+    found = V.find_flips(q, fps, threshold)
     half = max(1, int(round(JUMP_SPREAD_S * fps)))
     for j, s, e, _, returned in found:
         if returned:

@@ -369,16 +369,18 @@ def flip_threshold(fps: float) -> float:
     return float(np.clip(FLIP_DEG_PER_S / fps, FLIP_MIN_DEG, FLIP_MAX_DEG))
 
 
-def find_flips(rotations: np.ndarray, fps: float) -> list[tuple[int, int, int, float, bool]]:
+def find_flips(rotations: np.ndarray, fps: float, threshold: float | None = None
+               ) -> list[tuple[int, int, int, float, bool]]:
     """Rotational jumps: (joint, first bad frame, last bad frame, peak step degrees,
-    returned). A jump that comes back within FLIP_MAX_SECONDS near its starting
+    returned), steps over ``threshold`` degrees a frame (by default flip_threshold).
+    A jump that comes back within FLIP_MAX_SECONDS near its starting
     rotation is one segment of bad frames (a flip); a jump that does not is reported
     as the two frames around it."""
     q = np.asarray(rotations, dtype=np.float64)
     T = len(q)
     if T < 2:
         return []
-    thr = flip_threshold(fps)
+    thr = flip_threshold(fps) if threshold is None else threshold
     steps = angular_steps(q)
     max_len = max(1, int(round(FLIP_MAX_SECONDS * fps)))
     out = []
