@@ -4,8 +4,9 @@ The music's rhythm (beat phase, beat pulse, energy, tempo) conditions the
 generator in one fully convolutional pass, so any length costs linear time
 and has no window seams; the music's energy is first re-expressed as the
 style's own motion energy (engine.energy_map). A joint the generator turns more
-than GLITCH_DEG in one frame is slerped over (engine.repair.fix_flips). The music's arousal and the ``energy`` knob scale
-movement amplitude around the style's composed pose (every joint then pulled
+than GLITCH_DEG in one frame is mended (engine.repair.fix_flips: slerped over where
+it comes back, the jump spread where it does not). The music's arousal and the
+``energy`` knob scale movement amplitude around the style's composed pose (every joint then pulled
 back inside its hard limit, engine.joint_limits), and the dance eases
 in from and out to that pose over half a second at each end. Then engine.footwork
 keeps the dancer on its mark and pins its feet over the predicted contacts, and
@@ -104,7 +105,7 @@ def amplitude_curve(music, energy: float) -> np.ndarray:
     return np.clip((0.75 + 0.5 * arousal) * (0.85 + 0.3 * valence) * energy, 0.3, 1.5)
 
 
-GLITCH_DEG = 90.0  # a joint of the decoded motion turning further in one frame (and back) is a glitch: slerped over
+GLITCH_DEG = 90.0  # a joint of the decoded motion turning further in one frame is a glitch (repair.fix_flips)
 # (the generator folded modern's elbow 104 degrees in a frame and back; exaggerated, it broke the validator's 120)
 
 

@@ -87,7 +87,7 @@ def test_a_generator_glitch_is_mended_before_the_energy_knob(model):
     """24 s into Vibe Ace the generator folds modern's right elbow 104 degrees in one
     frame and back; exaggerated by the music's amplitude (x1.16) that broke the
     validator's 120 (a `flip` error, 1.7 a minute of modern on the shared songs).
-    Steps over generate.GLITCH_DEG that come back are slerped over first."""
+    Steps over generate.GLITCH_DEG are mended first (repair.fix_flips)."""
     song = analyze(Path(__file__).parents[1] / "blender_addon" / "assets" / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg",
                    fps=FPS, end=30.0)
     cond = music_conditioning(song, model, "modern")
